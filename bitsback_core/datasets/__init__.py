@@ -1,0 +1,5 @@
+"""Dataset interface."""
+
+from bitsback_core.datasets.interface import Dataset
+
+__all__ = ["Dataset"]

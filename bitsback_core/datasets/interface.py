@@ -1,0 +1,53 @@
+"""The dataset interface: the observations a model is trained on and a coder compresses.
+
+Minimal plugin::
+
+    class Toy(Dataset):
+        PLUGIN_NAME = "Toy"
+        SPLITS = ("default",)
+        def __init__(self, data_dir, split, train): self._x = ...
+        def __len__(self): return len(self._x)
+        def intensities(self, indices): return self._x[indices]
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+__all__ = ["Dataset"]
+
+
+class Dataset(ABC):
+    """A finite set of grayscale images, read from ``data_dir``.
+
+    ``intensities`` gives uint8 arrays of shape ``(n, obs_dim)`` (flattened, upright);
+    ``binarized`` draws each pixel ~ Bernoulli(intensity / 255) with a seed, so the same
+    seed and indices always give the same binary images.
+    """
+
+    PLUGIN_NAME: ClassVar[str]
+    ALIASES: ClassVar[tuple[str, ...]] = ()
+    #: The splits this dataset understands (e.g. ``("mnist", "letters")``).
+    SPLITS: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def __init__(self, data_dir: Path, split: str, train: bool) -> None:
+        """Open the files for ``split`` (train or test part) under ``data_dir``."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of images actually present (never assume the official counts)."""
+
+    @abstractmethod
+    def intensities(self, indices: np.ndarray | slice) -> np.ndarray:
+        """Uint8 pixel intensities, shape ``(n, obs_dim)``."""
+
+    def binarized(self, indices: np.ndarray | slice, seed: int) -> np.ndarray:
+        """Dynamic binarization: pixel ~ Bernoulli(intensity / 255), seeded."""
+        x = self.intensities(indices).astype(np.float64) / 255.0
+        rng = np.random.Generator(np.random.PCG64(seed))
+        return (rng.random(x.shape) < x).astype(np.uint8)

@@ -1,0 +1,83 @@
+"""The quantized-distribution interface: integer CDFs that an rANS message can code.
+
+A :class:`QuantizedDistribution` is a *batch* of independent distributions over the
+symbols ``0 .. num_symbols - 1``, one per element of ``batch_shape``. Every symbol that
+can occur has an integer frequency ``freq >= 1`` and the frequencies of one element sum to
+exactly ``2 ** prec``. Because everything the coder sees is an integer, the encoder and
+the decoder agree bit for bit, and ``log_prob`` is exact (the coders use it for
+importance weights).
+
+Minimal implementation::
+
+    class Coin(QuantizedDistribution):
+        def __init__(self, counts_of_one, prec):   # counts_of_one: int array
+            self.c1, self.prec = counts_of_one, prec
+        @property
+        def batch_shape(self): return self.c1.shape
+        @property
+        def num_symbols(self): return 2
+        def cdf(self, symbols):
+            start = np.where(symbols == 0, 0, (1 << self.prec) - self.c1)
+            freq = np.where(symbols == 0, (1 << self.prec) - self.c1, self.c1)
+            return start, freq
+        def ppf(self, cumfreq):
+            return (cumfreq >= (1 << self.prec) - self.c1).astype(np.int64)
+        def __getitem__(self, key): return Coin(self.c1[key], self.prec)
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+__all__ = ["QuantizedDistribution"]
+
+
+class QuantizedDistribution(ABC):
+    """A batch of integer-CDF distributions with a common precision ``prec``.
+
+    Arrays passed in and out have shape ``batch_shape`` (or broadcast to it).
+    ``cdf`` and ``ppf`` are exact inverses: for every valid symbol ``s`` and every
+    ``c`` with ``start(s) <= c < start(s) + freq(s)``, ``ppf(c) == s``.
+    """
+
+    #: Total frequency of every element is ``2 ** prec``.
+    prec: int
+
+    @property
+    @abstractmethod
+    def batch_shape(self) -> tuple[int, ...]:
+        """Shape of the batch of independent distributions."""
+
+    @property
+    @abstractmethod
+    def num_symbols(self) -> int:
+        """Size of the alphabet; symbols are ``0 .. num_symbols - 1``."""
+
+    @abstractmethod
+    def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(start, freq)`` int64 arrays for ``symbols`` (batch-shaped)."""
+
+    @abstractmethod
+    def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
+        """Return the int64 symbols whose interval ``[start, start + freq)`` holds ``cumfreq``."""
+
+    @abstractmethod
+    def __getitem__(self, key: Any) -> QuantizedDistribution:
+        """Select a sub-batch with numpy basic indexing over the batch dimensions.
+
+        Coders use it to evaluate only the elements a lane step needs (lazy evaluation).
+        """
+
+    def log_prob(self, symbols: np.ndarray) -> np.ndarray:
+        """Exact natural-log probability ``log(freq) - prec * log(2)`` of ``symbols``."""
+        _, freq = self.cdf(symbols)
+        return np.log(freq.astype(np.float64)) - self.prec * math.log(2.0)
+
+    def bits(self, symbols: np.ndarray) -> np.ndarray:
+        """Exact code length ``prec - log2(freq)`` in bits of each symbol."""
+        _, freq = self.cdf(symbols)
+        return self.prec - np.log2(freq.astype(np.float64))

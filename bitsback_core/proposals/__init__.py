@@ -1,0 +1,5 @@
+"""Proposal (posterior inference) interface."""
+
+from bitsback_core.proposals.interface import Proposal
+
+__all__ = ["Proposal"]
