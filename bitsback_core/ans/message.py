@@ -1,0 +1,361 @@
+"""A vectorized rANS stack: ``(chains, lanes)`` independent streams in lockstep.
+
+Why this shape: bits-back coding is inherently sequential *within* one stream, but
+independent streams can advance together. A dataset is split over ``chains`` (one image
+per chain per step) and the symbols of one image are spread over ``lanes``, so every
+push and pop is a handful of numpy operations over a ``(chains, lanes)`` array.
+
+Each lane holds a *head* (an integer state in ``[2**lprec, 2**(lprec + bprec))``) and a
+stack of ``bprec``-bit words. Pushing a symbol with integer interval ``[start,
+start + freq)`` out of ``2**prec`` grows the head by about ``log2(2**prec / freq)`` bits,
+spilling whole words onto the stack; popping is the exact inverse.
+
+Popping from an empty lane is legal (bits-back needs it: the first latent is *decoded*
+from nothing): the lane then draws a word from a seeded generator. Those words, and the
+random starting head, are the *initial bits*: information the message was given rather
+than information about the data. ``net = total - initial``.
+
+::
+
+      chain 0:  lane 0 [head] | w w w w w      <- words pushed / popped at the right
+                lane 1 [head] | w w w
+      chain 1:  lane 0 [head] | w w w w
+                lane 1 [head] | w w w w w w
+
+Ownership: a :class:`Message` is a mutable object owned by one coder at a time; ``push``
+and ``pop`` change it in place (a persistent structure would cost a copy per symbol).
+Use :meth:`copy` to keep a snapshot.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Message", "MessageFormatError", "EmptyStackError"]
+
+_MAGIC = b"BBANS1\x00\x00"
+_HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
+
+
+class MessageFormatError(ValueError):
+    """Raised when bytes do not hold a valid serialized message."""
+
+
+class EmptyStackError(ValueError):
+    """Raised when a strict message is popped past its end (corrupt or truncated input)."""
+
+
+class Message:
+    """rANS state for ``shape = (chains, lanes)`` lanes.
+
+    Args:
+        shape: ``(chains, lanes)``.
+        lprec: the head never drops below ``2**lprec``.
+        bprec: bits per stack word (at most 32); ``lprec + bprec <= 64``.
+        seed: seeds the generator of the random starting heads and of the words drawn
+            by pops from an empty lane.
+        strict: if true, popping from an empty lane raises :class:`EmptyStackError`
+            instead of drawing initial bits (decoders use it to detect corrupt input).
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        lprec: int = 32,
+        bprec: int = 32,
+        seed: int = 0,
+        strict: bool = False,
+    ) -> None:
+        chains, lanes = (int(s) for s in shape)
+        if chains < 1 or lanes < 1:
+            raise ValueError(f"message shape must be positive, got {shape}")
+        if not 1 <= bprec <= 32:
+            raise ValueError(f"bprec must be in [1, 32], got {bprec}")
+        if lprec < 1 or lprec + bprec > 64:
+            raise ValueError(f"need lprec >= 1 and lprec + bprec <= 64, got {lprec} + {bprec}")
+        self.shape = (chains, lanes)
+        self.lprec = lprec
+        self.bprec = bprec
+        self.seed = seed
+        self.strict = strict
+        n = chains * lanes
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+        self._head = self._draw_heads(n)
+        self._words = np.zeros((n, 16), dtype=np.uint32)
+        self._len = np.zeros(n, dtype=np.int64)
+        self._drawn = np.zeros(n, dtype=np.int64)
+
+    # ------------------------------------------------------------------ state
+    def _draw_heads(self, n: int) -> np.ndarray:
+        """Uniform heads in ``[2**lprec, 2**(lprec + bprec))``: all their bits are initial bits."""
+        span = self.lprec + self.bprec
+        low = self._rng.integers(0, 1 << 32, size=n, dtype=np.uint64)
+        high = self._rng.integers(0, 1 << 32, size=n, dtype=np.uint64)
+        raw = (high << np.uint64(32)) | low
+        if span < 64:
+            raw &= np.uint64((1 << span) - 1)
+        return raw | np.uint64(1 << self.lprec)
+
+    @property
+    def num_lanes(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def head(self) -> np.ndarray:
+        """A copy of the heads, uint64 ``(chains, lanes)``."""
+        return self._head.reshape(self.shape).copy()
+
+    def copy(self) -> Message:
+        """An independent snapshot (the generator state is copied too)."""
+        other = Message.__new__(Message)
+        other.shape, other.lprec, other.bprec = self.shape, self.lprec, self.bprec
+        other.seed, other.strict = self.seed, self.strict
+        other._rng = np.random.Generator(np.random.PCG64())
+        other._rng.bit_generator.state = self._rng.bit_generator.state
+        other._head = self._head.copy()
+        other._words = self._words.copy()
+        other._len = self._len.copy()
+        other._drawn = self._drawn.copy()
+        return other
+
+    def _flat_index(self, mask: np.ndarray | None) -> np.ndarray | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            mask = np.broadcast_to(mask, self.shape)
+        return np.flatnonzero(mask)
+
+    @staticmethod
+    def _as_u64(a: np.ndarray | int, shape: tuple[int, int], idx: np.ndarray | None) -> np.ndarray:
+        arr = np.broadcast_to(np.asarray(a), shape).reshape(-1)
+        if idx is not None:
+            arr = arr[idx]
+        return arr.astype(np.uint64)
+
+    def _check_prec(self, prec: int) -> None:
+        if not 1 <= prec <= self.lprec:
+            raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
+
+    # ------------------------------------------------------------------ stack
+    def _emit(self, lanes: np.ndarray, words: np.ndarray) -> None:
+        """Append one word to each lane in ``lanes`` (distinct flat indices)."""
+        if lanes.size == 0:
+            return
+        lengths = self._len[lanes]
+        needed = int(lengths.max()) + 1
+        if needed > self._words.shape[1]:
+            grown = np.zeros((self.num_lanes, max(needed, 2 * self._words.shape[1])), np.uint32)
+            grown[:, : self._words.shape[1]] = self._words
+            self._words = grown
+        self._words[lanes, lengths] = words.astype(np.uint32)
+        self._len[lanes] = lengths + 1
+
+    def _take(self, lanes: np.ndarray) -> np.ndarray:
+        """Remove and return the top word of each lane in ``lanes``; draw if empty."""
+        out = np.empty(lanes.size, dtype=np.uint64)
+        lengths = self._len[lanes]
+        full = lengths > 0
+        if full.any():
+            lf = lanes[full]
+            top = lengths[full] - 1
+            out[full] = self._words[lf, top]
+            self._len[lf] = top
+        if not full.all():
+            empty = lanes[~full]
+            if self.strict:
+                raise EmptyStackError(
+                    f"popped past the end of {empty.size} lane(s): the message is corrupt or "
+                    "truncated, or the decoder's settings differ from the encoder's"
+                )
+            mask = (1 << self.bprec) - 1
+            drawn = self._rng.integers(0, 1 << 32, size=empty.size, dtype=np.uint64)
+            out[~full] = drawn & np.uint64(mask)
+            self._drawn[empty] += 1
+        return out
+
+    # ------------------------------------------------------------------ coding
+    def push(
+        self,
+        start: np.ndarray | int,
+        freq: np.ndarray | int,
+        prec: int,
+        mask: np.ndarray | None = None,
+    ) -> None:
+        """Encode one symbol per lane, given its interval ``[start, start + freq)`` of ``2**prec``.
+
+        ``start`` and ``freq`` broadcast to ``(chains, lanes)``; lanes where ``mask`` is
+        false are left untouched.
+        """
+        self._check_prec(prec)
+        idx = self._flat_index(mask)
+        start_u = self._as_u64(start, self.shape, idx)
+        freq_u = self._as_u64(freq, self.shape, idx)
+        if freq_u.size and (freq_u.min() < 1 or (start_u + freq_u).max() > (1 << prec)):
+            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+        head = self._head if idx is None else self._head[idx]
+        # Spill words until head < freq * 2**(lprec - prec + bprec), so the new head fits.
+        shift = np.uint64(self.lprec - prec + self.bprec)
+        bshift = np.uint64(self.bprec)
+        word_mask = np.uint64((1 << self.bprec) - 1)
+        positions = np.arange(head.size) if idx is None else idx
+        while True:
+            spill = (head >> shift) >= freq_u
+            if not spill.any():
+                break
+            self._emit(positions[spill], head[spill] & word_mask)
+            head = np.where(spill, head >> bshift, head)
+        head = ((head // freq_u) << np.uint64(prec)) + (head % freq_u) + start_u
+        if idx is None:
+            self._head = head
+        else:
+            self._head[idx] = head
+
+    def peek(self, prec: int, mask: np.ndarray | None = None) -> np.ndarray:
+        """First phase of a pop: the cumulative frequency in ``[0, 2**prec)`` of each lane.
+
+        Returns an int64 ``(chains, lanes)`` array (zeros where ``mask`` is false). The
+        caller finds the symbol whose interval holds it, then calls :meth:`commit`.
+        """
+        self._check_prec(prec)
+        cf = (self._head & np.uint64((1 << prec) - 1)).astype(np.int64).reshape(self.shape)
+        if mask is not None:
+            cf = np.where(np.broadcast_to(mask, self.shape), cf, 0)
+        return cf
+
+    def commit(
+        self,
+        start: np.ndarray | int,
+        freq: np.ndarray | int,
+        prec: int,
+        mask: np.ndarray | None = None,
+    ) -> None:
+        """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
+        self._check_prec(prec)
+        idx = self._flat_index(mask)
+        start_u = self._as_u64(start, self.shape, idx)
+        freq_u = self._as_u64(freq, self.shape, idx)
+        head = self._head if idx is None else self._head[idx]
+        cf = head & np.uint64((1 << prec) - 1)
+        if np.any(cf < start_u) or np.any(cf >= start_u + freq_u):
+            raise ValueError("commit: the interval does not contain the peeked cumulative frequency")
+        head = freq_u * (head >> np.uint64(prec)) + cf - start_u
+        lower = np.uint64(1 << self.lprec)
+        bshift = np.uint64(self.bprec)
+        positions = np.arange(head.size) if idx is None else idx
+        while True:
+            refill = head < lower
+            if not refill.any():
+                break
+            words = self._take(positions[refill])
+            head = head.copy()
+            head[refill] = (head[refill] << bshift) | words
+        if idx is None:
+            self._head = head
+        else:
+            self._head[idx] = head
+
+    def pop(
+        self,
+        prec: int,
+        lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Peek, map the cumulative frequencies to ``(symbol, start, freq)`` with ``lookup``, commit."""
+        cf = self.peek(prec, mask)
+        symbol, start, freq = lookup(cf)
+        self.commit(start, freq, prec, mask)
+        return symbol
+
+    # ------------------------------------------------------------------ accounting
+    def _lane_bits(self, counts: np.ndarray) -> np.ndarray:
+        return counts.reshape(self.shape).sum(axis=1)
+
+    def total_bits_per_chain(self) -> np.ndarray:
+        """Bits of the flushed message per chain: heads plus stack words."""
+        per_lane = (self.lprec + self.bprec) + self.bprec * self._len
+        return self._lane_bits(per_lane)
+
+    def initial_bits_per_chain(self) -> np.ndarray:
+        """Bits the message was given, not told: random starting heads plus drawn words."""
+        per_lane = (self.lprec + self.bprec) + self.bprec * self._drawn
+        return self._lane_bits(per_lane)
+
+    def net_bits_per_chain(self) -> np.ndarray:
+        return self.total_bits_per_chain() - self.initial_bits_per_chain()
+
+    @property
+    def total_bits(self) -> int:
+        return int(self.total_bits_per_chain().sum())
+
+    @property
+    def initial_bits(self) -> int:
+        return int(self.initial_bits_per_chain().sum())
+
+    @property
+    def net_bits(self) -> int:
+        return self.total_bits - self.initial_bits
+
+    # ------------------------------------------------------------------ bytes
+    def to_bytes(self) -> bytes:
+        """Serialize: header, heads, stack lengths, initial-word counts, then all words."""
+        chains, lanes = self.shape
+        header = _HEADER.pack(_MAGIC, self.lprec, self.bprec, chains, lanes, self.seed)
+        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
+        return b"".join(
+            [
+                header,
+                self._head.astype("<u8").tobytes(),
+                self._len.astype("<u8").tobytes(),
+                self._drawn.astype("<u8").tobytes(),
+                np.asarray(words, dtype="<u4").tobytes(),
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, strict: bool = True) -> Message:
+        """Inverse of :meth:`to_bytes`; validates everything and is strict by default."""
+        if len(data) < _HEADER.size:
+            raise MessageFormatError(f"message too short: {len(data)} bytes, header needs {_HEADER.size}")
+        magic, lprec, bprec, chains, lanes, seed = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise MessageFormatError("not a bitsback rANS message (bad magic bytes)")
+        msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
+        n = chains * lanes
+        offset = _HEADER.size
+        need = offset + 24 * n
+        if len(data) < need:
+            raise MessageFormatError(f"message truncated: {len(data)} bytes, lane table needs {need}")
+        head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
+        lengths = np.frombuffer(data, "<u8", n, offset + 8 * n).astype(np.int64)
+        drawn = np.frombuffer(data, "<u8", n, offset + 16 * n).astype(np.int64)
+        offset = need
+        if np.any(head < (1 << lprec)) or (lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))):
+            raise MessageFormatError("message heads out of range: corrupt data")
+        total_words = int(lengths.sum())
+        if np.any(lengths < 0) or len(data) != offset + 4 * total_words:
+            raise MessageFormatError(
+                f"message size mismatch: {len(data) - offset} bytes of words, expected {4 * total_words}"
+            )
+        words = np.frombuffer(data, "<u4", total_words, offset).astype(np.uint32)
+        if bprec < 32 and np.any(words >> np.uint32(bprec)):
+            raise MessageFormatError("stack word wider than bprec: corrupt data")
+        msg._head = head.copy()
+        msg._len = lengths.copy()
+        msg._drawn = drawn.copy()
+        msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
+        msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
+        return msg
+
+    def equals(self, other: Message) -> bool:
+        """Same shape, precisions, heads and stacks (ignores generator state)."""
+        if (self.shape, self.lprec, self.bprec) != (other.shape, other.lprec, other.bprec):
+            return False
+        if not np.array_equal(self._head, other._head) or not np.array_equal(self._len, other._len):
+            return False
+        width = min(self._words.shape[1], other._words.shape[1])
+        live = np.arange(width) < self._len[:, None]
+        return bool(np.array_equal(self._words[:, :width][live], other._words[:, :width][live]))

@@ -1,0 +1,176 @@
+"""Property tests of the rANS message: round trips, empty-stack pops, accounting, bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
+
+PRECISIONS = st.sampled_from([(32, 32), (32, 16), (16, 16), (24, 8), (40, 24), (8, 1)])
+
+
+def random_intervals(rng: np.random.Generator, shape: tuple[int, int], prec: int):
+    """Random per-lane symbol intervals: a random split point and a random side."""
+    total = 1 << prec
+    cut = rng.integers(1, total, size=shape) if total > 1 else np.ones(shape, np.int64)
+    left = rng.random(shape) < 0.5
+    start = np.where(left, 0, cut)
+    freq = np.where(left, cut, total - cut)
+    return start.astype(np.int64), freq.astype(np.int64)
+
+
+def lookup_for(start: np.ndarray, freq: np.ndarray):
+    def lookup(cf: np.ndarray):
+        assert np.all((start <= cf) & (cf < start + freq))
+        return start.copy(), start, freq
+
+    return lookup
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    precs=PRECISIONS,
+    chains=st.integers(1, 4),
+    lanes=st.integers(1, 5),
+    steps=st.integers(0, 60),
+    seed=st.integers(0, 2**32),
+)
+def test_push_then_pop_restores_message(precs, chains, lanes, steps, seed):
+    lprec, bprec = precs
+    rng = np.random.default_rng(seed)
+    msg = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    before = msg.copy()
+    pushed = []
+    for _ in range(steps):
+        prec = int(rng.integers(1, min(lprec, 20) + 1))
+        start, freq = random_intervals(rng, (chains, lanes), prec)
+        msg.push(start, freq, prec)
+        pushed.append((prec, start, freq))
+    for prec, start, freq in reversed(pushed):
+        sym = msg.pop(prec, lookup_for(start, freq))
+        np.testing.assert_array_equal(sym, start)
+    assert msg.equals(before)
+    assert msg.initial_bits == before.initial_bits
+
+
+@settings(max_examples=40, deadline=None)
+@given(precs=PRECISIONS, lanes=st.integers(1, 4), steps=st.integers(1, 80), seed=st.integers(0, 2**16))
+def test_pops_from_empty_draw_initial_bits_and_push_back(precs, lanes, steps, seed):
+    lprec, bprec = precs
+    rng = np.random.default_rng(seed)
+    msg = Message((2, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    head0 = msg.head
+    popped = []
+    for _ in range(steps):
+        prec = int(rng.integers(1, min(lprec, 16) + 1))
+        total = 1 << prec
+        # A uniform-ish two-interval table: find the symbol from the peeked value.
+        cut = int(rng.integers(1, total)) if total > 1 else 1
+
+        def lookup(cf, cut=cut, total=total):
+            right = cf >= cut
+            start = np.where(right, cut, 0)
+            freq = np.where(right, total - cut, cut)
+            return right.astype(np.int64), start, freq
+
+        cf = msg.peek(prec)
+        sym, start, freq = lookup(cf)
+        msg.commit(start, freq, prec)
+        popped.append((prec, start, freq))
+    drawn = msg.initial_bits_per_chain()
+    assert msg.initial_bits >= 2 * lanes * (lprec + bprec)
+    for prec, start, freq in reversed(popped):
+        msg.push(start, freq, prec)
+    # Back at the starting head, holding exactly the words that were drawn.
+    np.testing.assert_array_equal(msg.head, head0)
+    np.testing.assert_array_equal(msg.total_bits_per_chain(), drawn)
+    assert msg.net_bits == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    precs=st.sampled_from([(32, 32), (32, 16), (16, 16), (24, 8), (40, 24)]),
+    lanes=st.integers(1, 4),
+    steps=st.integers(1, 200),
+    seed=st.integers(0, 2**16),
+)
+def test_net_bits_match_information_content(precs, lanes, steps, seed):
+    """rANS is near-optimal when the head has at least 8 more bits than the symbol precision."""
+    lprec, bprec = precs
+    rng = np.random.default_rng(seed)
+    msg = Message((3, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    info = np.zeros((3, lanes))
+    for _ in range(steps):
+        prec = int(rng.integers(1, min(lprec - 8, 16) + 1))
+        start, freq = random_intervals(rng, (3, lanes), prec)
+        msg.push(start, freq, prec)
+        info += prec - np.log2(freq)
+    net = msg.net_bits_per_chain()
+    # Within one word (the head) per lane, plus rounding slack.
+    assert np.all(np.abs(net - info.sum(axis=1)) <= lanes * (bprec + 1))
+
+
+def test_masked_push_leaves_other_lanes_untouched():
+    msg = Message((2, 3), seed=1)
+    before = msg.copy()
+    mask = np.array([[True, False, True], [False, False, True]])
+    msg.push(np.full((2, 3), 5), np.full((2, 3), 7), 8, mask)
+    changed = msg.head != before.head
+    np.testing.assert_array_equal(changed, mask)
+    sym = msg.pop(8, lambda cf: (np.full((2, 3), 1), np.full((2, 3), 5), np.full((2, 3), 7)), mask)
+    assert sym.shape == (2, 3)
+    assert msg.equals(before)
+
+
+def test_bytes_round_trip_and_accounting():
+    rng = np.random.default_rng(0)
+    msg = Message((2, 2), seed=3)
+    for _ in range(100):
+        start, freq = random_intervals(rng, (2, 2), 12)
+        msg.push(start, freq, 12)
+    data = msg.to_bytes()
+    back = Message.from_bytes(data)
+    assert back.equals(msg)
+    assert back.total_bits == msg.total_bits and back.initial_bits == msg.initial_bits
+    assert back.strict
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b[:10], "too short"),
+        (lambda b: b"XXXXXXXX" + b[8:], "bad magic"),
+        (lambda b: b[:-4], "size mismatch"),
+        (lambda b: b + b"\0\0\0\0", "size mismatch"),
+    ],
+)
+def test_from_bytes_rejects_bad_input(mutate, message):
+    msg = Message((1, 2), seed=0)
+    msg.push(np.array([[1, 2]]), np.array([[3, 4]]), 4)
+    msg.push(np.array([[1, 2]]), np.array([[3, 4]]), 30)
+    with pytest.raises(MessageFormatError, match=message):
+        Message.from_bytes(mutate(msg.to_bytes()))
+
+
+def test_strict_message_refuses_to_pop_past_the_end():
+    msg = Message.from_bytes(Message((1, 1), seed=0).to_bytes())
+    with pytest.raises(EmptyStackError):
+        for _ in range(4):
+            msg.pop(16, lambda cf: (cf, cf, np.ones_like(cf)))
+
+
+@pytest.mark.parametrize("kwargs", [dict(lprec=40, bprec=32), dict(bprec=33), dict(lprec=0)])
+def test_invalid_precisions(kwargs):
+    with pytest.raises(ValueError):
+        Message((1, 1), **kwargs)
+
+
+def test_push_rejects_bad_interval():
+    msg = Message((1, 1))
+    with pytest.raises(ValueError, match="freq"):
+        msg.push(0, 0, 8)
+    with pytest.raises(ValueError, match="2\\*\\*prec"):
+        msg.push(200, 100, 8)
