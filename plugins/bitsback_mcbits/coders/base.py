@@ -1,0 +1,84 @@
+"""Shared plumbing of the latent-variable coders: seeds, quantized factors, exact weights.
+
+Every probability a coder uses comes from here, computed from batches whose shapes depend
+only on ``(chains, num_particles, dims)``, never on which side (encoder or decoder) asks.
+That is what makes decoding bit-exact: the seed's ``--batch_compute`` hazard (particles
+batched at encode time but not at decode time) cannot occur, because the likelihood that
+codes ``x`` is always evaluated on the ``(chains, latent_dim)`` batch of the chosen
+particle, and the importance weights always on the ``(chains * N, latent_dim)`` batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitsback_core.coders.interface import Coder
+from bitsback_core.distributions import Categorical, QuantizedDistribution
+from bitsback_core.models.interface import GaussianParams
+
+__all__ = ["LatentCoder"]
+
+
+class LatentCoder(Coder):
+    """Helpers for coders of one image per chain with a discretized latent."""
+
+    #: Precision of the particle-index distributions (BB-IS and BB-CIS).
+    index_mprec: int = 16
+
+    def step_seed(self, step: int) -> int:
+        """A seed for image ``step`` of every chain, shared by encoder and decoder."""
+        return int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
+
+    @staticmethod
+    def clean(a: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+        """Zero the rows of inactive chains, so both sides feed the network the same batch."""
+        if active is None:
+            return a
+        out = np.array(a, copy=True)
+        out[~np.asarray(active, bool)] = 0
+        return out
+
+    def posterior_params(self, x: np.ndarray, step: int) -> GaussianParams:
+        return self.proposal(x, seed=self.step_seed(step))
+
+    def posterior(self, params: GaussianParams, repeats: int = 1) -> QuantizedDistribution:
+        """q(z|x) over bucket indices, tiled ``repeats`` times along the latent axis."""
+        if repeats != 1:
+            params = GaussianParams(
+                mean=np.tile(params.mean, (1, repeats)), std=np.tile(params.std, (1, repeats))
+            )
+        return self.discretizer.posterior(params)
+
+    def likelihood(self, z: np.ndarray) -> QuantizedDistribution:
+        """Quantized p(x|z) for bucket indices ``z`` of shape ``(batch, latent_dim)``."""
+        return self.model.likelihood(self.discretizer.values(z), self.cond_mprec)
+
+    def prior(self, shape: tuple[int, int]) -> QuantizedDistribution:
+        return self.discretizer.prior(shape)
+
+    def log_weights(self, x: np.ndarray, zs: np.ndarray, params: GaussianParams) -> np.ndarray:
+        """Exact log importance weights of the *quantized* model, shape ``(chains, N)``.
+
+        ``log P(x|z_n) + log P(z_n) - log Q(z_n|x)`` from the integer frequencies, so the
+        encoder and decoder get identical floats and the coded rate matches these weights.
+        """
+        chains, n, dims = zs.shape
+        flat = zs.reshape(chains * n, dims)
+        lik = self.likelihood(flat)
+        x_rep = np.repeat(x, n, axis=0)
+        log_px = lik.log_prob(x_rep).sum(axis=1).reshape(chains, n)
+        log_pz = self.prior((chains * n, dims)).log_prob(flat).sum(axis=1).reshape(chains, n)
+        q = self.posterior(params, repeats=n)
+        log_qz = q.log_prob(zs.reshape(chains, n * dims)).reshape(chains, n, dims).sum(axis=2)
+        return log_px + log_pz - log_qz
+
+    def index_distribution(self, log_w: np.ndarray) -> Categorical:
+        """Categorical over particle indices with probabilities softmax(log_w); batch ``(chains, 1)``."""
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        return Categorical((w / w.sum(axis=1, keepdims=True))[:, None, :], self.index_mprec)
+
+    @staticmethod
+    def take_particle(zs: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``zs[c, j[c]]`` for every chain: ``(chains, N, dims) -> (chains, dims)``."""
+        return zs[np.arange(zs.shape[0]), j]
+
