@@ -1,0 +1,148 @@
+"""Compose a model, proposal, discretizer and coder from a config and the registry.
+
+This is the library's composition root: everything is looked up by name in the
+:class:`~bitsback_core.registry.manager.Registry`, so a third-party coder or model
+plugs in by name with no change here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import attrs
+
+from bitsback_core.coders.interface import Coder
+from bitsback_core.config import Config
+from bitsback_core.discretizers.interface import Discretizer
+from bitsback_core.errors import ConfigError
+from bitsback_core.models.interface import LatentVariableModel
+from bitsback_core.proposals.interface import Proposal
+from bitsback_core.registry import Registry
+
+__all__ = [
+    "Components",
+    "ModelSource",
+    "build_coder",
+    "build_components",
+    "default_checkpoint_dir",
+    "file_sha256",
+    "resolve_model_source",
+]
+
+
+def default_checkpoint_dir() -> Path:
+    """The repository's ``checkpoints/`` folder (the project's own trained models)."""
+    return Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@attrs.frozen
+class ModelSource:
+    """Where the model comes from: its training config and its weights."""
+
+    train_config: Config
+    checkpoint: Path
+    train_config_path: Path | None
+
+
+def _checkpoint_beside(train_config_path: Path, train_config: Config) -> Path:
+    """``model.pt`` next to the train config, else the config's ``ckpt_path``.
+
+    Saved configs record ``ckpt_path`` relative to wherever training ran; the file
+    sitting next to the config is the robust choice when a run folder was moved.
+    """
+    beside = train_config_path.parent / "model.pt"
+    if beside.is_file():
+        return beside
+    if train_config.ckpt_path:
+        recorded = Path(train_config.ckpt_path)
+        if recorded.is_file():
+            return recorded
+    raise ConfigError(
+        f"no checkpoint for {train_config_path}: expected {beside}"
+        + (f" or {train_config.ckpt_path}" if train_config.ckpt_path else "")
+    )
+
+
+def resolve_model_source(config: Config) -> ModelSource:
+    """Resolve ``--checkpoint`` / ``--train_config`` / the project's default model.
+
+    Precedence: an explicit ``checkpoint`` (with ``train_config`` for the architecture if
+    given, else this config's own ``model``/``latent_dim``), then ``train_config`` with the
+    weights beside it, then the default checkpoint shipped in ``checkpoints/`` for the split.
+    """
+    if config.train_config:
+        tc_path = Path(config.train_config)
+        if not tc_path.is_file():
+            raise ConfigError(f"train_config {tc_path} does not exist")
+        train_config = Config.from_yaml_file(tc_path)
+        ckpt = Path(config.checkpoint) if config.checkpoint else _checkpoint_beside(tc_path, train_config)
+        return ModelSource(train_config, ckpt, tc_path)
+    if config.checkpoint:
+        ckpt = Path(config.checkpoint)
+        beside = ckpt.parent / "train_config.yml"
+        if beside.is_file():
+            return ModelSource(Config.from_yaml_file(beside), ckpt, beside)
+        return ModelSource(config, ckpt, None)
+    tc_path = default_checkpoint_dir() / f"bin_emnist_split={config.split}_elbo" / "train_config.yml"
+    if not tc_path.is_file():
+        raise ConfigError(
+            f"no model given and no default checkpoint for split {config.split!r} at {tc_path}: "
+            "pass --checkpoint model.pt or --train_config train_config.yml"
+        )
+    train_config = Config.from_yaml_file(tc_path)
+    return ModelSource(train_config, _checkpoint_beside(tc_path, train_config), tc_path)
+
+
+@attrs.frozen
+class Components:
+    """A loaded model with the proposal and discretizer a coder is built from."""
+
+    model: LatentVariableModel
+    proposal: Proposal
+    discretizer: Discretizer
+    source: ModelSource
+
+
+def build_components(config: Config, registry: Registry, device: str = "cpu") -> Components:
+    """Load the model named by the resolved training config and the configured parts."""
+    source = resolve_model_source(config)
+    if not source.checkpoint.is_file():
+        raise ConfigError(f"checkpoint {source.checkpoint} does not exist")
+    model_cls = registry.get("model", source.train_config.model)
+    model = model_cls.from_config(source.train_config.as_dict(), source.checkpoint, device)
+    if config.iterative_post_improvement:
+        proposal_cls = registry.get("proposal", "iterative")
+        proposal = proposal_cls(
+            model, steps=config.iterative_improvement_steps, lr=config.iterative_improvement_lr
+        )
+    else:
+        proposal = registry.get("proposal", config.proposal)(model)
+    discretizer = registry.get("discretizer", config.discretizer)(
+        log_num_bucket=config.log_num_bucket,
+        prior_mprec=config.prior_mprec,
+        prop_mprec=config.prop_mprec,
+    )
+    return Components(model, proposal, discretizer, source)
+
+
+def build_coder(config: Config, registry: Registry, parts: Components) -> Coder:
+    """The configured coder over ``parts``."""
+    coder_cls = registry.get("coder", config.coder)
+    return coder_cls(
+        parts.model,
+        parts.proposal,
+        parts.discretizer,
+        num_particles=config.num_particles,
+        prop_mprec=config.prop_mprec,
+        cond_mprec=config.cond_mprec,
+        seed=config.seed,
+    )
