@@ -1,0 +1,242 @@
+"""``BinaryVAE``: the paper's VAE behind the core's numpy model interface.
+
+Coders only see numpy: float64 posterior parameters, float64 Bernoulli probabilities and
+float64 log weights. The network itself runs in float32 on ``device``; results are moved to
+the CPU and widened with ``.double()``. Every method is a pure function of its inputs and
+their batch shape (no content-dependent batching, noise drawn from explicitly seeded CPU
+generators), which is what lets the decoder rebuild the encoder's distributions bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bitsback_core.models.interface import DifferentiableModel, GaussianParams
+from bitsback_vae.network import DEFAULT_LATENT_DIM, OBS_DIM, BinaryVAENetwork
+
+__all__ = ["BinaryVAE", "CheckpointError", "load_checkpoint"]
+
+_MAX_SEED = 2**64
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or does not match the network."""
+
+
+def _config_value(config: Any, key: str) -> Any:
+    """Read ``key`` from a mapping or an attribute-style config object."""
+    if isinstance(config, Mapping):
+        if key in config:
+            return config[key]
+    elif hasattr(config, key):
+        return getattr(config, key)
+    raise ValueError(f"BinaryVAE config needs {key!r} (got {type(config).__name__} without it)")
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid torch device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def load_checkpoint(network: BinaryVAENetwork, path: Path | str) -> None:
+    """Load a plain state dict from ``path`` into ``network`` (strictly, safely).
+
+    ``weights_only=True`` refuses arbitrary pickled objects, so a checkpoint cannot run
+    code. Mismatches are reported by key before torch's own (less readable) check runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for bad files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(
+            f"checkpoint {path} is not a plain state dict (mapping of names to tensors)"
+        )
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    wrong_shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(state))
+        if state[k].shape != expected[k].shape
+    ]
+    if wrong_shapes:
+        problems.append("wrong shapes [" + "; ".join(wrong_shapes) + "]")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {path} does not match BinaryVAE(latent_dim={network.latent_dim}): "
+            + ", ".join(problems)
+        )
+    network.load_state_dict(state, strict=True)
+
+
+class BinaryVAE(DifferentiableModel):
+    """VAE with a N(0, I) prior, diagonal-Gaussian q(z|x) and a factorized Bernoulli p(x|z)."""
+
+    PLUGIN_NAME = "BinaryVAE"
+    obs_dim = OBS_DIM
+    num_obs_symbols = 2
+
+    def __init__(self, network: BinaryVAENetwork, device: str | torch.device = "cpu") -> None:
+        self._device = _resolve_device(device)
+        self.network = network.to(self._device)
+        self.latent_dim = network.latent_dim
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any] | Any,
+        checkpoint: Path | str | None = None,
+        device: str = "cpu",
+    ) -> BinaryVAE:
+        """Build from ``config["latent_dim"]`` (mapping or attribute access).
+
+        Without a checkpoint the weights are torch's default random initialization
+        (seed torch globally for reproducible training).
+        """
+        latent_dim = _config_value(config, "latent_dim")
+        if latent_dim is None:
+            latent_dim = DEFAULT_LATENT_DIM
+        if isinstance(latent_dim, np.integer):
+            latent_dim = int(latent_dim)
+        network = BinaryVAENetwork(latent_dim=latent_dim)
+        if checkpoint is not None:
+            load_checkpoint(network, checkpoint)
+        return cls(network, device=device)
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    def _obs_tensor(self, x: np.ndarray) -> torch.Tensor:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"observations must have shape (batch, {self.obs_dim}), got {x.shape}"
+            )
+        if not np.all((x == 0) | (x == 1)):
+            raise ValueError("BinaryVAE observations must be binary (0 or 1)")
+        return torch.as_tensor(x.astype(np.float32), device=self._device)
+
+    def _latent_array(self, z: np.ndarray, name: str = "z") -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"{name} must have shape (batch, {self.latent_dim}), got {z.shape}"
+            )
+        if not np.all(np.isfinite(z)):
+            raise ValueError(f"{name} must be finite")
+        return z
+
+    @staticmethod
+    def _to_numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
+
+    # ----------------------------------------------------------- numpy boundary
+
+    def posterior(self, x: np.ndarray) -> GaussianParams:
+        """Amortized q(z|x): float64 ``mean`` and ``std`` of shape ``(batch, latent_dim)``."""
+        xt = self._obs_tensor(x)
+        with torch.no_grad():
+            mean, log_std = self.network.encode(xt)
+            std = torch.exp(log_std)
+        return GaussianParams(mean=self._to_numpy(mean), std=self._to_numpy(std))
+
+    def likelihood_probs(self, z: np.ndarray) -> np.ndarray:
+        """Probabilities of a one, float64 ``(batch, 784)``.
+
+        The logits come from the float32 network; the sigmoid is taken in float64 on the
+        CPU so that confident pixels keep their small complementary probability.
+        """
+        z = self._latent_array(z)
+        zt = torch.as_tensor(z.astype(np.float32), device=self._device)
+        with torch.no_grad():
+            logits = self.network.decode(zt)
+        return torch.sigmoid(logits.detach().cpu().double()).numpy()
+
+    def likelihood(self, z: np.ndarray, prec: int) -> Any:
+        """Quantized p(x|z): a :class:`~bitsback_core.distributions.bernoulli.Bernoulli`."""
+        from bitsback_core.distributions.bernoulli import Bernoulli
+
+        return Bernoulli(self.likelihood_probs(z), prec)
+
+    def log_weights(
+        self,
+        x: np.ndarray,
+        num_particles: int,
+        seed: int,
+        posterior: GaussianParams | None = None,
+    ) -> np.ndarray:
+        """log p(x, z_k) - log q(z_k|x) in nats, shape ``(num_particles, batch)``.
+
+        The standard-normal noise (shape ``(K, batch, latent_dim)``) is drawn from a CPU
+        ``torch.Generator`` seeded with ``seed`` and then moved to the device, so CPU and
+        GPU runs use identical noise. ``posterior`` replaces the amortized q(z|x), e.g. by
+        the output of an iterative proposal.
+        """
+        if not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
+            raise ValueError(f"num_particles must be a positive int, got {num_particles!r}")
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < _MAX_SEED:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+        xt = self._obs_tensor(x)
+        batch = xt.shape[0]
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        eps = torch.randn(
+            (int(num_particles), batch, self.latent_dim), generator=gen, dtype=torch.float32
+        ).to(self._device)
+        with torch.no_grad():
+            if posterior is None:
+                mean, log_std = self.network.encode(xt)
+            else:
+                mean_np = self._latent_array(posterior.mean, "posterior.mean")
+                std_np = self._latent_array(posterior.std, "posterior.std")
+                if mean_np.shape[0] != batch or std_np.shape[0] != batch:
+                    raise ValueError("posterior batch size does not match x")
+                if np.any(std_np <= 0):
+                    raise ValueError("posterior.std must be positive")
+                mean = torch.as_tensor(mean_np.astype(np.float32), device=self._device)
+                log_std = torch.as_tensor(
+                    np.log(std_np).astype(np.float32), device=self._device
+                )
+            lw = self.network.log_weights(xt, eps, mean, log_std)
+        return self._to_numpy(lw)
+
+    def save(self, path: Path | str) -> None:
+        """Write the plain state dict with CPU tensors (loadable with ``weights_only``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()}
+        torch.save(state, path)
+
+    # ----------------------------------------------------------- torch boundary
+
+    def torch_posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable ``(mean, log_std)`` for a float tensor batch ``x``."""
+        return self.network.encode(x.to(device=self._device, dtype=torch.float32))
+
+    def torch_log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Differentiable log p(x|z) summed over the 784 pixels, shape ``z.shape[:-1]``."""
+        x = x.to(device=self._device, dtype=torch.float32)
+        return self.network.log_likelihood(x, z.to(self._device))
