@@ -9,7 +9,8 @@ generators), which is what lets the decoder rebuild the encoder's distributions 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,26 @@ import torch
 from bitsback_core.models.interface import DifferentiableModel, GaussianParams
 from bitsback_vae.network import DEFAULT_LATENT_DIM, OBS_DIM, BinaryVAENetwork
 
-__all__ = ["BinaryVAE", "CheckpointError", "load_checkpoint"]
+__all__ = ["BinaryVAE", "CheckpointError", "CODING_THREADS", "coding_threads", "load_checkpoint"]
+
+#: Intra-op CPU threads for every computation whose floats become coding probabilities.
+#: torch's CPU kernels split work by thread count and the float results differ (by ~1e-6)
+#: between counts, which would change quantized frequencies between an encoder and a
+#: decoder on differently sized machines. One fixed count makes them agree.
+CODING_THREADS = 1
+
+
+@contextlib.contextmanager
+def coding_threads() -> Iterator[None]:
+    """Run the enclosed torch work with :data:`CODING_THREADS` intra-op threads."""
+    before = torch.get_num_threads()
+    if before != CODING_THREADS:
+        torch.set_num_threads(CODING_THREADS)
+    try:
+        yield
+    finally:
+        if before != CODING_THREADS:
+            torch.set_num_threads(before)
 
 _MAX_SEED = 2**64
 
@@ -159,7 +179,7 @@ class BinaryVAE(DifferentiableModel):
     def posterior(self, x: np.ndarray) -> GaussianParams:
         """Amortized q(z|x): float64 ``mean`` and ``std`` of shape ``(batch, latent_dim)``."""
         xt = self._obs_tensor(x)
-        with torch.no_grad():
+        with torch.no_grad(), coding_threads():
             mean, log_std = self.network.encode(xt)
             std = torch.exp(log_std)
         return GaussianParams(mean=self._to_numpy(mean), std=self._to_numpy(std))
@@ -172,9 +192,9 @@ class BinaryVAE(DifferentiableModel):
         """
         z = self._latent_array(z)
         zt = torch.as_tensor(z.astype(np.float32), device=self._device)
-        with torch.no_grad():
+        with torch.no_grad(), coding_threads():
             logits = self.network.decode(zt)
-        return torch.sigmoid(logits.detach().cpu().double()).numpy()
+            return torch.sigmoid(logits.detach().cpu().double()).numpy()
 
     def likelihood(self, z: np.ndarray, prec: int) -> Any:
         """Quantized p(x|z): a :class:`~bitsback_core.distributions.bernoulli.Bernoulli`."""

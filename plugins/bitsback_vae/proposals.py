@@ -77,8 +77,10 @@ class IterativeProposal(Proposal):
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         device = torch.device(model.device)
         xt = torch.as_tensor(x.astype(np.float32), device=device)
+        from bitsback_vae.model import coding_threads
+
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
-        with torch.enable_grad():
+        with torch.enable_grad(), coding_threads():
             with torch.no_grad():
                 mean0, log_std0 = model.torch_posterior(xt)
             mean = mean0.detach().clone().requires_grad_(True)

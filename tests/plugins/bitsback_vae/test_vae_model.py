@@ -14,7 +14,7 @@ from scipy import stats
 
 from bitsback_core.distributions.bernoulli import Bernoulli
 from bitsback_core.models.interface import DifferentiableModel, GaussianParams
-from bitsback_vae.model import BinaryVAE, CheckpointError
+from bitsback_vae.model import BinaryVAE, CheckpointError, coding_threads
 
 PAPER_RUNS = [
     f"train_bin_emnist_split={split}_num={num}"
@@ -115,7 +115,8 @@ def test_posterior_is_float64_and_repeatable(
     again = mnist1_model.posterior(x.copy())
     np.testing.assert_array_equal(post.mean, again.mean)
     np.testing.assert_array_equal(post.std, again.std)
-    mean_t, log_std_t = mnist1_model.torch_posterior(torch.as_tensor(x, dtype=torch.float32))
+    with coding_threads():
+        mean_t, log_std_t = mnist1_model.torch_posterior(torch.as_tensor(x, dtype=torch.float32))
     np.testing.assert_array_equal(post.mean, mean_t.detach().double().numpy())
     np.testing.assert_array_equal(post.std, log_std_t.exp().detach().double().numpy())
 
@@ -220,3 +221,23 @@ def test_save_round_trip(mnist1_model: BinaryVAE, tmp_path: Path) -> None:
         reloaded.likelihood_probs(z), mnist1_model.likelihood_probs(z)
     )
     assert math.isfinite(float(reloaded.log_weights(np.zeros((1, 784)), 1, 0)[0, 0]))
+
+
+def test_coding_probabilities_do_not_depend_on_the_thread_count(
+    mnist1_model: BinaryVAE, emnist_mnist_200: np.ndarray
+) -> None:
+    """Encoder and decoder may run with different torch thread settings."""
+    x = emnist_mnist_200[:100]
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 3, 4):
+            torch.set_num_threads(threads)
+            post = mnist1_model.posterior(x)
+            results.append((post.mean, mnist1_model.likelihood_probs(post.mean)))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    for mean, probs in results[1:]:
+        np.testing.assert_array_equal(mean, results[0][0])
+        np.testing.assert_array_equal(probs, results[0][1])
