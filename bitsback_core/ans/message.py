@@ -40,6 +40,13 @@ _MAGIC = b"BBANS1\x00\x00"
 _HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
 
 
+def _log2_u64(a: np.ndarray) -> np.ndarray:
+    """log2 of uint64 values without losing their low bits to a float64 cast."""
+    high = (a >> np.uint64(32)).astype(np.float64) * 4294967296.0
+    low = (a & np.uint64(0xFFFFFFFF)).astype(np.float64)
+    return np.log2(high + low)
+
+
 class MessageFormatError(ValueError):
     """Raised when bytes do not hold a valid serialized message."""
 
@@ -84,6 +91,7 @@ class Message:
         n = chains * lanes
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._head = self._draw_heads(n)
+        self._head0 = self._head.copy()
         self._words = np.zeros((n, 16), dtype=np.uint32)
         self._len = np.zeros(n, dtype=np.int64)
         self._drawn = np.zeros(n, dtype=np.int64)
@@ -116,6 +124,7 @@ class Message:
         other._rng = np.random.Generator(np.random.PCG64())
         other._rng.bit_generator.state = self._rng.bit_generator.state
         other._head = self._head.copy()
+        other._head0 = self._head0.copy()
         other._words = self._words.copy()
         other._len = self._len.copy()
         other._drawn = self._drawn.copy()
@@ -279,29 +288,35 @@ class Message:
         per_lane = (self.lprec + self.bprec) + self.bprec * self._len
         return self._lane_bits(per_lane)
 
-    def initial_bits_per_chain(self) -> np.ndarray:
-        """Bits the message was given, not told: random starting heads plus drawn words."""
-        per_lane = (self.lprec + self.bprec) + self.bprec * self._drawn
-        return self._lane_bits(per_lane)
+    def drawn_words_per_chain(self) -> np.ndarray:
+        """Words drawn from the generator by pops from empty lanes, per chain."""
+        return self._lane_bits(self._drawn)
 
     def net_bits_per_chain(self) -> np.ndarray:
-        return self.total_bits_per_chain() - self.initial_bits_per_chain()
+        """Exact code length (float bits) of everything coded so far, per chain."""
+        words = self.bprec * (self._len - self._drawn).astype(np.float64)
+        head_bits = _log2_u64(self._head) - _log2_u64(self._head0)
+        return self._lane_bits(words + head_bits)
+
+    def initial_bits_per_chain(self) -> np.ndarray:
+        """``total - net`` per chain: random starts, drawn words and final-head slack."""
+        return self.total_bits_per_chain() - self.net_bits_per_chain()
 
     @property
     def total_bits(self) -> int:
         return int(self.total_bits_per_chain().sum())
 
     @property
-    def initial_bits(self) -> int:
-        return int(self.initial_bits_per_chain().sum())
+    def net_bits(self) -> float:
+        return float(self.net_bits_per_chain().sum())
 
     @property
-    def net_bits(self) -> int:
-        return self.total_bits - self.initial_bits
+    def initial_bits(self) -> float:
+        return self.total_bits - self.net_bits
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:
-        """Serialize: header, heads, stack lengths, initial-word counts, then all words."""
+        """Serialize: header, heads, starting heads, stack lengths, drawn-word counts, words."""
         chains, lanes = self.shape
         header = _HEADER.pack(_MAGIC, self.lprec, self.bprec, chains, lanes, self.seed)
         words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
@@ -309,6 +324,7 @@ class Message:
             [
                 header,
                 self._head.astype("<u8").tobytes(),
+                self._head0.astype("<u8").tobytes(),
                 self._len.astype("<u8").tobytes(),
                 self._drawn.astype("<u8").tobytes(),
                 np.asarray(words, dtype="<u4").tobytes(),
@@ -326,17 +342,19 @@ class Message:
         msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
         n = chains * lanes
         offset = _HEADER.size
-        need = offset + 24 * n
+        need = offset + 32 * n
         if len(data) < need:
             raise MessageFormatError(f"message truncated: {len(data)} bytes, lane table needs {need}")
         head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
-        lengths = np.frombuffer(data, "<u8", n, offset + 8 * n).astype(np.int64)
-        drawn = np.frombuffer(data, "<u8", n, offset + 16 * n).astype(np.int64)
+        head0 = np.frombuffer(data, "<u8", n, offset + 8 * n).astype(np.uint64)
+        lengths = np.frombuffer(data, "<u8", n, offset + 16 * n).astype(np.int64)
+        drawn = np.frombuffer(data, "<u8", n, offset + 24 * n).astype(np.int64)
         offset = need
-        if np.any(head < (1 << lprec)) or (lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))):
-            raise MessageFormatError("message heads out of range: corrupt data")
+        for h in (head, head0):
+            if np.any(h < (1 << lprec)) or (lprec + bprec < 64 and np.any(h >> np.uint64(lprec + bprec))):
+                raise MessageFormatError("message heads out of range: corrupt data")
         total_words = int(lengths.sum())
-        if np.any(lengths < 0) or len(data) != offset + 4 * total_words:
+        if np.any(lengths < 0) or np.any(drawn < 0) or len(data) != offset + 4 * total_words:
             raise MessageFormatError(
                 f"message size mismatch: {len(data) - offset} bytes of words, expected {4 * total_words}"
             )
@@ -344,6 +362,7 @@ class Message:
         if bprec < 32 and np.any(words >> np.uint32(bprec)):
             raise MessageFormatError("stack word wider than bprec: corrupt data")
         msg._head = head.copy()
+        msg._head0 = head0.copy()
         msg._len = lengths.copy()
         msg._drawn = drawn.copy()
         msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)

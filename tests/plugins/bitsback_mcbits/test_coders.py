@@ -44,9 +44,9 @@ def test_round_trip(cls, num_particles, chains, lanes):
     coder = make_coder(cls, num_particles)
     message, encoded, decoded = round_trip(coder, data, chains, lanes)
     np.testing.assert_array_equal(decoded, data)
-    # After decoding, the message holds only initial bits: heads and drawn words.
-    if cls is not StochasticCoder:
-        np.testing.assert_array_equal(encoded.total_bits_per_chain(), message.initial_bits_per_chain())
+    # Decoding undoes everything: back at the starting heads, net zero bits.
+    np.testing.assert_array_equal(encoded.head, Message((chains, lanes), seed=7).head)
+    assert encoded.net_bits == 0
 
 
 def test_bits_back_beats_stochastic_and_is_beats_elbo():
