@@ -1,4 +1,12 @@
-"""bitsback: lossless compression with bits-back coding on latent-variable models."""
+"""bitsback: lossless compression with bits-back coding on latent-variable models.
+
+Importing the package loads no plugin; :func:`load_registry` does, on demand.
+"""
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from bitsback_core.config import Config  # noqa: E402  (after __version__, which they read)
+from bitsback_core.errors import BitsbackError  # noqa: E402
+from bitsback_core.registry import Registry, hookimpl, load_registry  # noqa: E402
+
+__all__ = ["BitsbackError", "Config", "Registry", "__version__", "hookimpl", "load_registry"]

@@ -72,8 +72,15 @@ class LatentCoder(Coder):
         log_qz = q.log_prob(zs.reshape(chains, n * dims)).reshape(chains, n, dims).sum(axis=2)
         return log_px + log_pz - log_qz
 
-    def index_distribution(self, log_w: np.ndarray) -> Categorical:
-        """Categorical over particle indices with probabilities softmax(log_w); batch ``(chains, 1)``."""
+    def index_distribution(self, log_w: np.ndarray, active: np.ndarray | None) -> Categorical:
+        """Categorical over particle indices with probabilities softmax(log_w); batch ``(chains, 1)``.
+
+        Inactive chains hold placeholder particles whose weights may be infinite; they get
+        uniform weights (their symbols are never coded).
+        """
+        log_w = self.clean(log_w, active)
+        if not np.all(np.isfinite(log_w)):
+            raise ValueError("non-finite importance weight: a particle outside the posterior's support")
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         return Categorical((w / w.sum(axis=1, keepdims=True))[:, None, :], self.index_mprec)
 

@@ -60,7 +60,7 @@ class CISBitsBackCoder(LatentCoder):
         u = self.clean(pop_symbols(message, width_one, active), active)
         cum, zs = self._particles(u, params)
         zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params))
+        index = self.index_distribution(self.log_weights(x, zs, params), active)
         j = self.clean(pop_symbols(message, index, active)[:, 0], active)
         z = self.clean(swap_symbols(message, width_one, self.take_particle(cum, j), q, active), active)
         if not np.array_equal(z, self.clean(self.take_particle(zs, j), active)):
@@ -81,7 +81,7 @@ class CISBitsBackCoder(LatentCoder):
         u = self.clean((c_j - self._shifts(q.prec)[j]) % (1 << q.prec), active)
         _, zs = self._particles(u, params)
         zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params))
+        index = self.index_distribution(self.log_weights(x, zs, params), active)
         push_symbols(message, index, j[:, None], active)
         push_symbols(message, width_one, u, active)
         return x

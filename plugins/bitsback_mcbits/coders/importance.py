@@ -44,7 +44,7 @@ class ISBitsBackCoder(LatentCoder):
         params = self.posterior_params(x, step)
         zs = self.clean(pop_symbols(message, self.posterior(params, n), active), active)
         zs = zs.reshape(chains, n, dims)
-        index = self.index_distribution(self.log_weights(x, zs, params))
+        index = self.index_distribution(self.log_weights(x, zs, params), active)
         j = pop_symbols(message, index, active)[:, 0]
         j = self.clean(j, active)
         if n > 1:
@@ -68,7 +68,7 @@ class ISBitsBackCoder(LatentCoder):
             zs[keep] = others.reshape(chains * (n - 1), dims)
         zs[np.arange(chains), j] = z
         zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params))
+        index = self.index_distribution(self.log_weights(x, zs, params), active)
         push_symbols(message, index, j[:, None], active)
         push_symbols(message, self.posterior(params, n), zs.reshape(chains, n * dims), active)
         return x
