@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "DEBUG_ENV_VAR", "build_parser", "command_module", "main"]
 
 #: Command names, in the order ``--help`` lists them.
-COMMANDS: list[str] = ["plugins"]
+COMMANDS: list[str] = ["plugins", "run", "evaluate", "compress", "decompress"]
 #: Set to 1 to see tracebacks of user errors.
 DEBUG_ENV_VAR = "BITSBACK_DEBUG"
 
@@ -43,6 +43,7 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
     BitsbackError,
     ValueError,
     FileNotFoundError,
+    FileExistsError,
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,

@@ -96,6 +96,29 @@ class Terminal:
         with Progress(*columns, console=self.err, transient=True, disable=disable) as progress:
             yield ProgressHandle(progress, progress.add_task(description, total=total))
 
+    @contextmanager
+    def tasks(self) -> Iterator[Any]:
+        """One progress display for a library call that reports several phases.
+
+        Yields a :class:`~bitsback_core.pipeline.progress.ProgressFactory`: the library
+        calls it once per phase (``"encode"``, ``"decode"``...) and advances what it returns.
+        """
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
+        disable = self.quiet or not self.err.is_terminal
+        with Progress(*columns, console=self.err, transient=True, disable=disable) as progress:
+
+            def factory(description: str, total: int) -> Any:
+                task = progress.add_task(description, total=total)
+                return lambda n: progress.advance(task, n)
+
+            yield factory
+
     # ----- stdout -----
 
     def result(self, message: str) -> None:
