@@ -69,7 +69,10 @@ class LatentCoder(Coder):
         log_px = lik.log_prob(x_rep).sum(axis=1).reshape(chains, n)
         log_pz = self.prior((chains * n, dims)).log_prob(flat).sum(axis=1).reshape(chains, n)
         q = self.posterior(params, repeats=n)
-        log_qz = q.log_prob(zs.reshape(chains, n * dims)).reshape(chains, n, dims).sum(axis=2)
+        # Placeholder particles of inactive chains may sit outside Q's support (log 0);
+        # index_distribution discards their weights.
+        with np.errstate(divide="ignore"):
+            log_qz = q.log_prob(zs.reshape(chains, n * dims)).reshape(chains, n, dims).sum(axis=2)
         return log_px + log_pz - log_qz
 
     def index_distribution(self, log_w: np.ndarray, active: np.ndarray | None) -> Categorical:
