@@ -1,6 +1,8 @@
 """The vectorized rANS message and the codecs that push symbol vectors onto its lanes."""
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols, swap_symbols
+from bitsback_core.ans.codec import LaneView, lane_offset, pop_symbols, push_symbols, swap_symbols
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 
-__all__ = ["EmptyStackError", "Message", "MessageFormatError", "pop_symbols", "push_symbols", "swap_symbols"]
+__all__ = [
+    "LaneView",
+    "lane_offset","EmptyStackError", "Message", "MessageFormatError", "pop_symbols", "push_symbols", "swap_symbols"]

@@ -1,40 +1,83 @@
 """Push and pop whole symbol vectors across the lanes of a message.
 
 A chain codes a vector of ``n`` symbols (the pixels of an image, the dimensions of a
-latent). Element ``j`` goes to lane ``j % lanes`` at step ``j // lanes``, so a vector costs
-``ceil(n / lanes)`` vector operations instead of ``n``. Pushes run the steps backwards and
-pops run them forwards: the stack returns the vector in its natural order.
+latent) spread over its lanes, so a vector costs ``ceil(n / lanes)`` vector operations
+instead of ``n``.
 
-The distribution is evaluated lazily on pop: each step asks only for the ``lanes``
-elements it decodes (``dist[:, lo:hi]``), so no full table is ever built.
+Layout of one vector at lane offset ``r``: element ``j`` gets position
+``p = r + n - 1 - j`` (pushed last-to-first so that pops return the vector in order),
+lane ``p % lanes``, row ``p // lanes``. Rows are pushed in increasing order and popped in
+decreasing order; within a row every lane is distinct, so each row is one
+:meth:`Message.push` / :meth:`Message.commit`. A pop must use the offset of the push it
+undoes.
+
+Why offsets: symbols differ in cost by position (an inactive latent dimension costs
+nothing net, a central pixel more than a border one), so a fixed layout would make some
+lanes lose bits every image and keep drawing initial bits while others grow. Coders
+shift the layout per image with :func:`lane_offset`, which cycles through every offset
+once per ``lanes`` images, so each lane carries the same load over a cycle.
+
+The distribution is evaluated lazily on pop: each row asks only for its own elements
+(``dist[:, a:b]``), so no full table is ever built.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
+import attrs
 import numpy as np
 
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
-__all__ = ["push_symbols", "pop_symbols", "swap_symbols"]
+__all__ = ["LaneView", "lane_offset", "push_symbols", "pop_symbols", "swap_symbols"]
 
 
-def _step_mask(
-    active: np.ndarray | None, chains: int, lanes: int, used: int
-) -> np.ndarray | None:
-    """Lanes taking part in a step: active chains x the first ``used`` lanes."""
-    if active is None and used == lanes:
+def lane_offset(step: int, lanes: int) -> int:
+    """Lane offset of image ``step``: ``step * stride mod lanes``, stride coprime to ``lanes``.
+
+    The stride is the first integer from ``0.618 * lanes`` up that is coprime with
+    ``lanes``, so consecutive images land far apart and every offset occurs once per cycle.
+    """
+    if lanes == 1:
+        return 0
+    stride = max(1, int(0.6180339887 * lanes))
+    while math.gcd(stride, lanes) != 1:
+        stride += 1
+    return (step * stride) % lanes
+
+
+def _rows(offset: int, n: int, lanes: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(lane_lo, lane_hi, j_lo, j_hi)`` per row, in push order.
+
+    Lanes ``lane_lo .. lane_hi - 1`` of the row hold elements ``j_hi - 1`` down to ``j_lo``.
+    """
+    first, last = offset, offset + n  # positions [first, last)
+    for row in range(first // lanes, (last - 1) // lanes + 1):
+        base = row * lanes
+        p_lo, p_hi = max(first, base), min(last, base + lanes)
+        # p = r + n - 1 - j  <=>  j = r + n - 1 - p
+        yield p_lo - base, p_hi - base, last - p_hi, last - p_lo
+
+
+def _mask(active: np.ndarray | None, chains: int, lanes: int, lo: int, hi: int) -> np.ndarray | None:
+    """Lanes taking part in a row: active chains x lanes ``lo .. hi - 1``."""
+    if active is None and lo == 0 and hi == lanes:
         return None
-    lane_ok = np.arange(lanes) < used
+    lane_ok = np.zeros(lanes, bool)
+    lane_ok[lo:hi] = True
     chain_ok = np.ones(chains, bool) if active is None else np.asarray(active, bool)
     return chain_ok[:, None] & lane_ok[None, :]
 
 
-def _pad(a: np.ndarray, lanes: int) -> np.ndarray:
-    if a.shape[1] == lanes:
-        return a
-    out = np.zeros((a.shape[0], lanes), dtype=a.dtype)
-    out[:, : a.shape[1]] = a
+def _place(values: np.ndarray, lanes: int, lo: int, hi: int) -> np.ndarray:
+    """Values of elements ``j_lo .. j_hi - 1`` (increasing j) onto lanes ``hi - 1 .. lo``."""
+    if lo == 0 and hi == lanes:
+        return values[:, ::-1]
+    out = np.zeros((values.shape[0], lanes), dtype=values.dtype)
+    out[:, lo:hi] = values[:, ::-1]
     return out
 
 
@@ -56,17 +99,21 @@ def _check_pop(message: Message, dist: QuantizedDistribution) -> int:
     return dist.batch_shape[1]
 
 
-def _pop_step(
-    message: Message, dist: QuantizedDistribution, lo: int, hi: int, active: np.ndarray | None
+def _pop_row(
+    message: Message,
+    dist: QuantizedDistribution,
+    row: tuple[int, int, int, int],
+    active: np.ndarray | None,
 ) -> np.ndarray:
-    """Pop elements ``lo:hi`` of every chain's vector (one lane step)."""
+    """Pop one row; returns the symbols of elements ``j_lo .. j_hi - 1``."""
     chains, lanes = message.shape
-    mask = _step_mask(active, chains, lanes, hi - lo)
-    part = dist[:, lo:hi]
-    cf = message.peek(dist.prec, mask)[:, : hi - lo]
+    lo, hi, j_lo, j_hi = row
+    mask = _mask(active, chains, lanes, lo, hi)
+    part = dist[:, j_lo:j_hi]
+    cf = message.peek(dist.prec, mask)[:, lo:hi][:, ::-1]
     sym = part.ppf(cf)
     start, freq = part.cdf(sym)
-    message.commit(_pad(start, lanes), _pad(freq, lanes), dist.prec, mask)
+    message.commit(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), dist.prec, mask)
     return sym
 
 
@@ -75,28 +122,35 @@ def push_symbols(
     dist: QuantizedDistribution,
     symbols: np.ndarray,
     active: np.ndarray | None = None,
+    offset: int = 0,
 ) -> None:
     """Push ``symbols`` (int ``(chains, n)``) distributed as ``dist`` (batch ``(chains, n)``)."""
     chains, lanes = message.shape
     symbols = _check_push(message, dist, symbols)
     start, freq = dist.cdf(symbols)
     n = symbols.shape[1]
-    for lo in reversed(range(0, n, lanes)):
-        hi = min(lo + lanes, n)
-        mask = _step_mask(active, chains, lanes, hi - lo)
-        message.push(_pad(start[:, lo:hi], lanes), _pad(freq[:, lo:hi], lanes), dist.prec, mask)
+    for lo, hi, j_lo, j_hi in _rows(offset % lanes, n, lanes):
+        mask = _mask(active, chains, lanes, lo, hi)
+        message.push(
+            _place(start[:, j_lo:j_hi], lanes, lo, hi),
+            _place(freq[:, j_lo:j_hi], lanes, lo, hi),
+            dist.prec,
+            mask,
+        )
 
 
 def pop_symbols(
-    message: Message, dist: QuantizedDistribution, active: np.ndarray | None = None
+    message: Message,
+    dist: QuantizedDistribution,
+    active: np.ndarray | None = None,
+    offset: int = 0,
 ) -> np.ndarray:
     """Pop a vector per chain distributed as ``dist`` (batch ``(chains, n)``); int64 ``(chains, n)``."""
     chains, lanes = message.shape
     n = _check_pop(message, dist)
     out = np.zeros((chains, n), dtype=np.int64)
-    for lo in range(0, n, lanes):
-        hi = min(lo + lanes, n)
-        out[:, lo:hi] = _pop_step(message, dist, lo, hi, active)
+    for row in reversed(list(_rows(offset % lanes, n, lanes))):
+        out[:, row[2] : row[3]] = _pop_row(message, dist, row, active)
     return out
 
 
@@ -107,11 +161,12 @@ def swap_symbols(
     pop_dist: QuantizedDistribution,
     active: np.ndarray | None = None,
     reverse: bool = False,
+    offset: int = 0,
 ) -> np.ndarray:
-    """Lane step by lane step, push ``symbols`` with ``push_dist`` then pop with ``pop_dist``.
+    """Row by row, push ``symbols`` with ``push_dist`` then pop the same lanes with ``pop_dist``.
 
     Interleaving matters: pushing a whole vector and then popping a whole vector would
-    pop from a head the later pushes changed. Swapping element by element is how BB-CIS
+    pop from heads the later pushes changed. Swapping element by element is how BB-CIS
     re-expresses a known cumulative frequency as "its bucket plus bits back".
     ``swap_symbols(m, q, z, p, reverse=True)`` undoes ``swap_symbols(m, p, c, q)``.
     """
@@ -121,11 +176,42 @@ def swap_symbols(
     if _check_pop(message, pop_dist) != n:
         raise ValueError("swap_symbols: push and pop distributions differ in length")
     out = np.zeros((chains, n), dtype=np.int64)
-    starts = list(range(0, n, lanes))
-    for lo in reversed(starts) if reverse else starts:
-        hi = min(lo + lanes, n)
-        mask = _step_mask(active, chains, lanes, hi - lo)
-        start, freq = push_dist[:, lo:hi].cdf(symbols[:, lo:hi])
-        message.push(_pad(start, lanes), _pad(freq, lanes), push_dist.prec, mask)
-        out[:, lo:hi] = _pop_step(message, pop_dist, lo, hi, active)
+    rows = list(_rows(offset % lanes, n, lanes))
+    for row in reversed(rows) if reverse else rows:
+        lo, hi, j_lo, j_hi = row
+        mask = _mask(active, chains, lanes, lo, hi)
+        start, freq = push_dist[:, j_lo:j_hi].cdf(symbols[:, j_lo:j_hi])
+        message.push(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), push_dist.prec, mask)
+        out[:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)
     return out
+
+
+@attrs.frozen
+class LaneView:
+    """A message bound to one image step's lane offset and active chains.
+
+    Coders read like the algorithm: ``z = io.pop(q); io.push(lik, x); io.push(prior, z)``.
+    """
+
+    message: Message
+    offset: int = 0
+    active: np.ndarray | None = None
+
+    @classmethod
+    def for_step(cls, message: Message, step: int, active: np.ndarray | None = None) -> LaneView:
+        return cls(message, lane_offset(step, message.shape[1]), active)
+
+    def push(self, dist: QuantizedDistribution, symbols: np.ndarray) -> None:
+        push_symbols(self.message, dist, symbols, self.active, self.offset)
+
+    def pop(self, dist: QuantizedDistribution) -> np.ndarray:
+        return pop_symbols(self.message, dist, self.active, self.offset)
+
+    def swap(
+        self,
+        push_dist: QuantizedDistribution,
+        symbols: np.ndarray,
+        pop_dist: QuantizedDistribution,
+        reverse: bool = False,
+    ) -> np.ndarray:
+        return swap_symbols(self.message, push_dist, symbols, pop_dist, self.active, reverse, self.offset)

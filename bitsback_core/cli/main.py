@@ -18,6 +18,7 @@ traceback), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "DEBUG_ENV_VAR", "build_parser", "command_module", "main"]
 
 #: Command names, in the order ``--help`` lists them.
-COMMANDS: list[str] = ["plugins", "run", "evaluate", "compress", "decompress"]
+COMMANDS: list[str] = ["plugins", "run", "evaluate", "compress", "decompress", "train"]
 #: Set to 1 to see tracebacks of user errors.
 DEBUG_ENV_VAR = "BITSBACK_DEBUG"
 
@@ -60,10 +61,16 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
     parser = argparse.ArgumentParser(
         prog="bitsback",
         description="Lossless compression with bits-back coding on latent-variable models.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"bitsback {__version__}")
+    # No prefix matching: "--num_particle 3" must be an error, not --num_particles.
     subparsers = parser.add_subparsers(
-        dest="command", metavar="COMMAND", title="commands", required=True
+        dest="command",
+        metavar="COMMAND",
+        title="commands",
+        required=True,
+        parser_class=functools.partial(argparse.ArgumentParser, allow_abbrev=False),
     )
     for name in COMMANDS if commands is None else commands:
         command_module(name).add_parser(subparsers)

@@ -66,6 +66,8 @@ class CompressedFile:
         if hashlib.sha256(body).digest() != digest:
             raise ContainerError(f"{name} is damaged or truncated (checksum mismatch)")
         offset = _PREFIX.size
+        if offset + head_len + _LENGTH.size > len(body):
+            raise ContainerError(f"{name} has inconsistent section lengths")
         try:
             header = json.loads(body[offset : offset + head_len].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -73,8 +75,10 @@ class CompressedFile:
         offset += head_len
         (msg_len,) = _LENGTH.unpack_from(body, offset)
         offset += _LENGTH.size
-        if offset + msg_len != len(body) or not isinstance(header, dict):
+        if offset + msg_len != len(body):
             raise ContainerError(f"{name} has inconsistent section lengths")
+        if not isinstance(header, dict):
+            raise ContainerError(f"{name} has a header that is not a JSON object")
         return cls(header=header, message=bytes(body[offset:]))
 
     @classmethod

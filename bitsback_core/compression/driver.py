@@ -36,6 +36,8 @@ def encode_dataset(
     progress: Progress | None = None,
 ) -> Message:
     """Push every row of ``data`` (``(num_items, obs_dim)`` ints) onto ``message`` in place."""
+    if data.ndim != 2:
+        raise ValueError(f"expected images of shape (num_items, obs_dim), got shape {data.shape}")
     if data.shape[0] != layout.num_items:
         raise ValueError(f"layout is for {layout.num_items} images, got {data.shape[0]}")
     if message.shape != (layout.chains, layout.lanes):
@@ -56,6 +58,11 @@ def decode_dataset(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Pop all images off ``message`` (in place) and return them in dataset order."""
+    expected = (layout.chains, layout.lanes)
+    if message.shape != expected:
+        raise ValueError(f"message shape {message.shape} does not match layout {expected}")
+    if obs_dim < 1:
+        raise ValueError(f"obs_dim must be >= 1, got {obs_dim}")
     out = np.zeros((layout.num_items, obs_dim), dtype=np.uint8)
     for step in reversed(range(layout.num_steps)):
         sl = layout.items(step)

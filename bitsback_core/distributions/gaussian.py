@@ -218,13 +218,36 @@ class DiscretizedGaussian(QuantizedDistribution):
         return both[0], both[1] - both[0]
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
+        """Largest bucket ``i`` with ``start(i) <= cf`` ("largest" skips empty buckets).
+
+        The Gaussian quantile of ``cf`` guesses the bucket (one ndtri instead of ``b``
+        ndtr evaluations); a few exact ``start`` comparisons fix the guess, and elements
+        still unsettled after them (rare: very flat tails) fall back to bisection. The
+        answer is defined by ``start`` alone, so the guess only affects speed.
+        """
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
-        # Largest i in [0, N) with start(i) <= cf, found one bit at a time (N = 2**b);
-        # "largest" skips empty buckets, so a bucket with freq 0 is never returned.
+        n = self._buckets.num_buckets
+        with np.errstate(invalid="ignore", over="ignore"):
+            z = self._mean + self._std * ndtri((cf + 0.5) / float(1 << self.prec))
+        guess = np.searchsorted(self._buckets.edges, z, side="right") - 1
+        i = np.clip(guess, 0, n - 1).astype(np.int64)
+        for _ in range(3):
+            lower = self._start(i) > cf
+            higher = (i < n - 1) & (self._start(np.minimum(i + 1, n)) <= cf)
+            if not (lower.any() or higher.any()):
+                return i
+            i = i - lower + higher
+        settled = (self._start(i) <= cf) & ((i == n - 1) | (self._start(np.minimum(i + 1, n)) > cf))
+        if not settled.all():
+            i = np.where(settled, i, self._bisect(cf))
+        return i
+
+    def _bisect(self, cf: np.ndarray) -> np.ndarray:
+        """Largest i in [0, N) with start(i) <= cf, one bit at a time (N = 2**b)."""
         lo = np.zeros(cf.shape, dtype=np.int64)
         for bit in reversed(range(self._buckets.log_num_bucket)):
             mid = lo + (1 << bit)
-            lo = np.where(self._start(mid) <= cf, mid, lo)
+            lo = np.where(self._start(np.minimum(mid, self._buckets.num_buckets)) <= cf, mid, lo)
         return lo
 
     def __getitem__(self, key: Any) -> DiscretizedGaussian:

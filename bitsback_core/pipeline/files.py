@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from bitsback_core.ans.message import Message, MessageFormatError
+from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.compression.container import CompressedFile, ContainerError, write_new_file
 from bitsback_core.config import Config
@@ -81,6 +81,9 @@ def compress_to_file(
         train_config=None if parts.source.train_config_path is None else str(parts.source.train_config_path.resolve()),
         chains=layout.chains,
         lanes=layout.lanes,
+        # The architecture, so a decoder given only --checkpoint can rebuild the model.
+        model=parts.source.train_config.model,
+        latent_dim=parts.source.train_config.latent_dim,
     )
     header = {
         "config": resolved.as_dict(),
@@ -119,7 +122,14 @@ def decompress_file(
         expected_sha = str(header["model_sha256"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ContainerError(f"{path} has an incomplete header: {exc}") from None
-    config = attrs.evolve(config, gpu=gpu, **({"checkpoint": checkpoint} if checkpoint else {}))
+    overrides: dict[str, object] = {"gpu": gpu}
+    if checkpoint:
+        overrides["checkpoint"] = checkpoint
+        if config.train_config and not Path(config.train_config).is_file():
+            # The run folder moved: use the train_config.yml beside the given checkpoint,
+            # else the architecture recorded in the header.
+            overrides["train_config"] = None
+    config = attrs.evolve(config, **overrides)
     device, _ = resolve_device(config.gpu)
     parts = build_components(config, registry, device)
     actual_sha = file_sha256(parts.source.checkpoint)
@@ -136,7 +146,10 @@ def decompress_file(
         raise ContainerError(f"{path}: {exc}") from None
     if message.shape != (layout.chains, layout.lanes):
         raise ContainerError(f"{path}: message shape {message.shape} disagrees with its header")
-    x = decode_dataset(coder, message, layout, obs_dim, progress("decode", num))
+    try:
+        x = decode_dataset(coder, message, layout, obs_dim, progress("decode", num))
+    except EmptyStackError as exc:
+        raise ContainerError(f"{path}: {exc}") from None
     if message.net_bits != 0:
         raise ContainerError(f"{path}: decoding did not return the message to its initial state (corrupt data)")
     return x.reshape((num,) + image_shape), header

@@ -47,8 +47,8 @@ class RunResult:
     ideal_bpd: float
     net_bpd: float
     total_bpd: float
-    initial_bits: int
-    net_bits: int
+    initial_bits: float
+    net_bits: float
     total_bits: int
     compressed_bytes: int
     encode_s: float

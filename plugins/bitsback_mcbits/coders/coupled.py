@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols, swap_symbols
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions import Uniform
 from bitsback_core.models.interface import GaussianParams
@@ -52,36 +52,38 @@ class CISBitsBackCoder(LatentCoder):
         return cum, zs
 
     def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+        io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         chains, dims, n = x.shape[0], self.model.latent_dim, self.num_particles
         params = self.posterior_params(x, step)
         q = self.posterior(params)
         width_one = Uniform(1 << q.prec, q.prec, (chains, dims))
-        u = self.clean(pop_symbols(message, width_one, active), active)
+        u = self.clean(io.pop(width_one), active)
         cum, zs = self._particles(u, params)
         zs = self.clean(zs, active)
         index = self.index_distribution(self.log_weights(x, zs, params), active)
-        j = self.clean(pop_symbols(message, index, active)[:, 0], active)
-        z = self.clean(swap_symbols(message, width_one, self.take_particle(cum, j), q, active), active)
+        j = self.clean(io.pop(index)[:, 0], active)
+        z = self.clean(io.swap(width_one, self.take_particle(cum, j), q), active)
         if not np.array_equal(z, self.clean(self.take_particle(zs, j), active)):
             raise AssertionError("CIS: popped particle differs from the chosen one (inconsistent posterior)")
-        push_symbols(message, Uniform(n, self.index_mprec, (chains, 1)), j[:, None], active)
-        push_symbols(message, self.likelihood(z), x, active)
-        push_symbols(message, self.prior(z.shape), z, active)
+        io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
+        io.push(self.likelihood(z), x)
+        io.push(self.prior(z.shape), z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
+        io = LaneView.for_step(message, step, active)
         chains, dims, n = message.shape[0], self.model.latent_dim, self.num_particles
-        z = self.clean(pop_symbols(message, self.prior((chains, dims)), active), active)
-        x = self.clean(pop_symbols(message, self.likelihood(z), active), active)
-        j = self.clean(pop_symbols(message, Uniform(n, self.index_mprec, (chains, 1)), active)[:, 0], active)
+        z = self.clean(io.pop(self.prior((chains, dims))), active)
+        x = self.clean(io.pop(self.likelihood(z)), active)
+        j = self.clean(io.pop(Uniform(n, self.index_mprec, (chains, 1)))[:, 0], active)
         params = self.posterior_params(x, step)
         q = self.posterior(params)
         width_one = Uniform(1 << q.prec, q.prec, (chains, dims))
-        c_j = swap_symbols(message, q, z, width_one, active, reverse=True)
+        c_j = io.swap(q, z, width_one, reverse=True)
         u = self.clean((c_j - self._shifts(q.prec)[j]) % (1 << q.prec), active)
         _, zs = self._particles(u, params)
         zs = self.clean(zs, active)
         index = self.index_distribution(self.log_weights(x, zs, params), active)
-        push_symbols(message, index, j[:, None], active)
-        push_symbols(message, width_one, u, active)
+        io.push(index, j[:, None])
+        io.push(width_one, u)
         return x

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions import Uniform
 from bitsback_mcbits.coders.base import LatentCoder
@@ -38,37 +38,39 @@ class ISBitsBackCoder(LatentCoder):
         return zs[keep].reshape(chains, (n - 1) * dims)
 
     def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+        io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         n, dims = self.num_particles, self.model.latent_dim
         chains = x.shape[0]
         params = self.posterior_params(x, step)
-        zs = self.clean(pop_symbols(message, self.posterior(params, n), active), active)
+        zs = self.clean(io.pop(self.posterior(params, n)), active)
         zs = zs.reshape(chains, n, dims)
         index = self.index_distribution(self.log_weights(x, zs, params), active)
-        j = pop_symbols(message, index, active)[:, 0]
+        j = io.pop(index)[:, 0]
         j = self.clean(j, active)
         if n > 1:
-            push_symbols(message, self.posterior(params, n - 1), self._others(zs, j), active)
-        push_symbols(message, Uniform(n, self.index_mprec, (chains, 1)), j[:, None], active)
+            io.push(self.posterior(params, n - 1), self._others(zs, j))
+        io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
         z = self.take_particle(zs, j)
-        push_symbols(message, self.likelihood(z), x, active)
-        push_symbols(message, self.prior(z.shape), z, active)
+        io.push(self.likelihood(z), x)
+        io.push(self.prior(z.shape), z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
+        io = LaneView.for_step(message, step, active)
         n, dims = self.num_particles, self.model.latent_dim
         chains = message.shape[0]
-        z = self.clean(pop_symbols(message, self.prior((chains, dims)), active), active)
-        x = self.clean(pop_symbols(message, self.likelihood(z), active), active)
-        j = self.clean(pop_symbols(message, Uniform(n, self.index_mprec, (chains, 1)), active)[:, 0], active)
+        z = self.clean(io.pop(self.prior((chains, dims))), active)
+        x = self.clean(io.pop(self.likelihood(z)), active)
+        j = self.clean(io.pop(Uniform(n, self.index_mprec, (chains, 1)))[:, 0], active)
         params = self.posterior_params(x, step)
         zs = np.empty((chains, n, dims), dtype=np.int64)
         if n > 1:
-            others = pop_symbols(message, self.posterior(params, n - 1), active)
+            others = io.pop(self.posterior(params, n - 1))
             keep = np.arange(n)[None, :] != j[:, None]
             zs[keep] = others.reshape(chains * (n - 1), dims)
         zs[np.arange(chains), j] = z
         zs = self.clean(zs, active)
         index = self.index_distribution(self.log_weights(x, zs, params), active)
-        push_symbols(message, index, j[:, None], active)
-        push_symbols(message, self.posterior(params, n), zs.reshape(chains, n * dims), active)
+        io.push(index, j[:, None])
+        io.push(self.posterior(params, n), zs.reshape(chains, n * dims))
         return x

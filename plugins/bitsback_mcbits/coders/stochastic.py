@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_mcbits.coders.base import LatentCoder
 
@@ -22,15 +22,17 @@ class StochasticCoder(LatentCoder):
     ALIASES = ("stochastic", "SC")
 
     def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+        io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         q = self.posterior(self.posterior_params(x, step))
         rng = np.random.Generator(np.random.PCG64(self.step_seed(step)))
         z = q.ppf(rng.integers(0, 1 << q.prec, size=q.batch_shape))
         z = self.clean(z, active)
-        push_symbols(message, self.likelihood(z), x, active)
-        push_symbols(message, self.prior(z.shape), z, active)
+        io.push(self.likelihood(z), x)
+        io.push(self.prior(z.shape), z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
+        io = LaneView.for_step(message, step, active)
         chains = message.shape[0]
-        z = self.clean(pop_symbols(message, self.prior((chains, self.model.latent_dim)), active), active)
-        return self.clean(pop_symbols(message, self.likelihood(z), active), active)
+        z = self.clean(io.pop(self.prior((chains, self.model.latent_dim))), active)
+        return self.clean(io.pop(self.likelihood(z)), active)

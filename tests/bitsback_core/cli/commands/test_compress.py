@@ -1,0 +1,360 @@
+"""``bitsback compress`` and ``bitsback decompress``: round trips across processes, and errors.
+
+Every error must exit with code 2, print one ``error:`` line on stderr and leave the file
+system as it was: no output created, no existing file overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bitsback_core.cli.main import main
+from bitsback_core.config import Config
+from bitsback_core.pipeline.data import load_images
+from bitsback_core.registry import load_registry
+
+SHARED = Path(__file__).resolve().parents[4].parent / "shared"
+PAPER = SHARED / "checkpoints" / "mcbits-paper"
+DATA = SHARED / "data" / "emnist"
+SEED_CONFIG = SHARED / "seed" / "configs" / "compress_bin_emnist.yml"
+CODERS = ("StochasticCoder", "BitsBackCoder", "ISBitsBackCoder", "CISBitsBackCoder")
+
+
+def _train_config(num: int) -> str:
+    return str(PAPER / f"train_bin_emnist_split=mnist_num={num}" / "train_config.yml")
+
+
+def _model_pt(num: int) -> str:
+    return str(PAPER / f"train_bin_emnist_split=mnist_num={num}" / "model.pt")
+
+
+@pytest.fixture(autouse=True)
+def shared() -> None:
+    if not (PAPER.is_dir() and DATA.is_dir() and SEED_CONFIG.is_file()):
+        pytest.skip(f"shared checkpoints, data and seed configs under {SHARED} are absent")
+
+
+@pytest.fixture(scope="module")
+def dataset_images() -> np.ndarray:
+    """Six binarized test images as a user would save them: ``(6, 28, 28)`` uint8."""
+    config = Config.from_mapping({"datadir": str(DATA), "num_compress": 6})
+    return load_images(config, load_registry()).reshape(6, 28, 28)
+
+
+@pytest.fixture
+def images_npy(tmp_path: Path, dataset_images: np.ndarray) -> Path:
+    path = tmp_path / "images.npy"
+    np.save(path, dataset_images)
+    return path
+
+
+def _bitsback(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = shutil.which("bitsback")
+    assert script is not None, "the bitsback console script is not installed (pip install -e .)"
+    env = {k: v for k, v in os.environ.items() if k != "BITSBACK_DEBUG"}
+    return subprocess.run(
+        [script, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _fails(capsys: pytest.CaptureFixture[str], folder: Path, *argv: str) -> str:
+    """Run ``argv``; it must fail cleanly and leave ``folder`` untouched. Returns the error line."""
+    before = _files(folder)
+    assert main(list(argv)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert _files(folder) == before
+    return lines[0]
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+
+def test_round_trip_decoding_in_separate_processes(
+    tmp_path: Path, images_npy: Path, dataset_images: np.ndarray
+) -> None:
+    compressed = _bitsback(
+        "compress",
+        "--input",
+        str(images_npy),
+        "--output",
+        "images.bbz",
+        "--config",
+        str(SEED_CONFIG),
+        "--train_config",
+        _train_config(5),
+        "--coder",
+        "CISBitsBackCoder",
+        "--num_particles",
+        "3",
+        "--chains",
+        "2",
+        "--lanes",
+        "3",
+        "--gpu",
+        "-1",  # the seed says gpu 0; decompress decodes on the CPU
+        cwd=tmp_path,
+    )
+    assert compressed.returncode == 0, compressed.stderr
+    assert "wrote images.bbz" in compressed.stdout
+    assert (tmp_path / "images.bbz").read_bytes()[:8] == b"BITSBACK"
+
+    decompressed = _bitsback("decompress", "images.bbz", "--output", "decoded.npy", cwd=tmp_path)
+    assert decompressed.returncode == 0, decompressed.stderr
+    decoded = np.load(tmp_path / "decoded.npy")
+    assert decoded.shape == (6, 28, 28)
+    np.testing.assert_array_equal(decoded, dataset_images)
+
+
+def test_round_trip_of_the_configured_test_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "test.bbz"
+    code = main(
+        [
+            "compress",
+            "-o",
+            str(out),
+            "--train_config",
+            _train_config(1),
+            "--datadir",
+            str(DATA),
+            "--num_compress",
+            "4",
+            "--coder",
+            "BB-ELBO",
+            "--json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_images"] == 4 and report["obs_dim"] == 784
+    assert report["file_bytes"] == out.stat().st_size
+    assert report["file_bpd"] == pytest.approx(8 * report["file_bytes"] / (4 * 784))
+    assert report["net_bits"] > 0 and report["total_bits"] >= report["net_bits"]
+
+    assert main(["decompress", str(out), "-o", str(tmp_path / "test.npy")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    expected = load_images(
+        Config.from_mapping({"datadir": str(DATA), "num_compress": 4}), load_registry()
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "test.npy"), expected)
+
+
+def test_force_overwrites(
+    tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, npy = tmp_path / "x.bbz", tmp_path / "x.npy"
+    out.write_bytes(b"old")
+    npy.write_bytes(b"old")
+    assert (
+        main(
+            [
+                "compress",
+                "-i",
+                str(images_npy),
+                "-o",
+                str(out),
+                "--force",
+                "--train_config",
+                _train_config(1),
+            ]
+        )
+        == 0
+    )
+    assert main(["decompress", str(out), "-o", str(npy), "--force"]) == 0
+    np.testing.assert_array_equal(np.load(npy), np.load(images_npy))
+
+
+# --- errors: exit code 2, one line, nothing written ----------------------------------------
+
+
+@pytest.fixture
+def bbz(tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    out = tmp_path / "x.bbz"
+    assert (
+        main(
+            ["compress", "-i", str(images_npy), "-o", str(out), "--train_config", _train_config(1)]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    return out
+
+
+def test_existing_output_without_force(
+    tmp_path: Path, images_npy: Path, bbz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(images_npy),
+        "-o",
+        str(bbz),
+        "--train_config",
+        _train_config(1),
+    )
+    assert "already exists" in line and "--force" in line
+    (tmp_path / "out.npy").write_bytes(b"keep me")
+    line = _fails(capsys, tmp_path, "decompress", str(bbz), "-o", str(tmp_path / "out.npy"))
+    assert "already exists" in line
+
+
+def test_non_binary_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gray.npy"
+    np.save(path, np.full((2, 28, 28), 7, dtype=np.uint8))
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(path),
+        "-o",
+        str(tmp_path / "g.bbz"),
+        "--train_config",
+        _train_config(1),
+    )
+    assert "binary" in line
+
+
+def test_input_that_is_not_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "notes.npy"
+    path.write_text("not an array")
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(path),
+        "-o",
+        str(tmp_path / "n.bbz"),
+        "--train_config",
+        _train_config(1),
+    )
+    assert "not a readable .npy" in line
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_file_fails_the_checksum(
+    tmp_path: Path, bbz: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    data = bytearray(bbz.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) - 10]
+    else:
+        data[len(data) // 2] ^= 0x01
+    bbz.write_bytes(bytes(data))
+    line = _fails(capsys, tmp_path, "decompress", str(bbz), "-o", str(tmp_path / "y.npy"))
+    assert "checksum" in line and "x.bbz" in line
+
+
+def test_not_a_bitsback_file(
+    tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(capsys, tmp_path, "decompress", str(images_npy), "-o", str(tmp_path / "y.npy"))
+    assert "not a bitsback file" in line
+
+
+def test_wrong_checkpoint_is_refused(
+    tmp_path: Path, bbz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "decompress",
+        str(bbz),
+        "-o",
+        str(tmp_path / "y.npy"),
+        "--checkpoint",
+        _model_pt(5),
+    )
+    assert "sha256" in line and "--checkpoint" in line
+
+
+def test_missing_input_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(tmp_path / "none.npy"),
+        "-o",
+        str(tmp_path / "n.bbz"),
+        "--train_config",
+        _train_config(1),
+    )
+    assert "none.npy does not exist" in line
+    line = _fails(
+        capsys, tmp_path, "decompress", str(tmp_path / "none.bbz"), "-o", str(tmp_path / "n.npy")
+    )
+    assert "none.bbz does not exist" in line
+
+
+def test_unknown_coder_lists_the_coders(
+    tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(images_npy),
+        "-o",
+        str(tmp_path / "c.bbz"),
+        "--train_config",
+        _train_config(1),
+        "--coder",
+        "gzip",
+    )
+    assert "'gzip'" in line
+    for name in CODERS:
+        assert name in line
+
+
+def test_bad_config_value(
+    tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(images_npy),
+        "-o",
+        str(tmp_path / "c.bbz"),
+        "--num_particles",
+        "abc",
+    )
+    assert "--num_particles expects an integer, got 'abc'" in line
+
+
+def test_missing_output_directory(
+    tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(images_npy),
+        "-o",
+        str(tmp_path / "no" / "c.bbz"),
+        "--train_config",
+        _train_config(1),
+    )
+    assert "does not exist" in line

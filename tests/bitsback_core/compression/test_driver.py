@@ -1,0 +1,143 @@
+"""``encode_dataset`` / ``decode_dataset`` with a recording toy coder and a real coder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bitsback_core.ans.codec import pop_symbols, push_symbols
+from bitsback_core.ans.message import Message
+from bitsback_core.coders import Coder
+from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
+from bitsback_core.distributions import Bernoulli
+
+OBS_DIM = 10
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
+
+
+class PixelCoder(Coder):
+    """Codes each pixel with a fixed Bernoulli(0.3); records every call it gets."""
+
+    PLUGIN_NAME = "pixels"
+
+    def __init__(self) -> None:  # no model needed
+        self.calls: list[tuple[str, int, tuple[int, ...], tuple[bool, ...] | None]] = []
+
+    def _dist(self, chains: int) -> Bernoulli:
+        return Bernoulli(np.full((chains, OBS_DIM), 0.3), 12)
+
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
+        self.calls.append(("encode", step, x.shape, None if active is None else tuple(active)))
+        push_symbols(message, self._dist(message.shape[0]), x, active)
+
+    def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
+        self.calls.append(
+            ("decode", step, (message.shape[0], OBS_DIM), None if active is None else tuple(active))
+        )
+        return pop_symbols(message, self._dist(message.shape[0]), active)
+
+
+def _data(num: int) -> np.ndarray:
+    return (np.random.default_rng(num).random((num, OBS_DIM)) < 0.3).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "num, chains, lanes", [(1, 1, 1), (5, 1, 1), (7, 3, 1), (7, 3, 4), (8, 4, 3)]
+)
+def test_round_trip_through_bytes(num: int, chains: int, lanes: int) -> None:
+    data = _data(num)
+    layout = ChainLayout(num, chains, lanes)
+    coder = PixelCoder()
+    message = Message((chains, lanes), seed=3)
+    advanced: list[int] = []
+    assert encode_dataset(coder, data, layout, message, advanced.append) is message
+    assert sum(advanced) == num and len(advanced) == layout.num_steps
+
+    received = Message.from_bytes(message.to_bytes(), strict=True)
+    advanced.clear()
+    decoded = decode_dataset(coder, received, layout, OBS_DIM, advanced.append)
+    np.testing.assert_array_equal(decoded, data)
+    assert decoded.dtype == np.uint8
+    assert sum(advanced) == num
+    assert received.net_bits == 0  # everything popped back off
+
+
+def test_decoder_sees_the_encoders_batches_in_reverse() -> None:
+    coder = PixelCoder()
+    layout = ChainLayout(5, 2)
+    message = Message((2, 1))
+    encode_dataset(coder, _data(5), layout, message)
+    decode_dataset(coder, message, layout, OBS_DIM)
+    encoded = [
+        (step, shape, active) for kind, step, shape, active in coder.calls if kind == "encode"
+    ]
+    decoded = [
+        (step, shape, active) for kind, step, shape, active in coder.calls if kind == "decode"
+    ]
+    assert [step for step, _, _ in encoded] == [0, 1, 2]
+    assert decoded == encoded[::-1]
+    assert encoded[-1] == (2, (2, OBS_DIM), (True, False))  # the padded, masked last step
+
+
+def test_wrong_number_of_images_is_rejected() -> None:
+    with pytest.raises(ValueError, match="layout is for 4 images, got 3"):
+        encode_dataset(PixelCoder(), _data(3), ChainLayout(4, 2), Message((2, 1)))
+
+
+def test_images_must_be_a_matrix() -> None:
+    with pytest.raises(ValueError, match="num_items, obs_dim"):
+        encode_dataset(PixelCoder(), _data(4).reshape(4, 2, 5), ChainLayout(4, 2), Message((2, 1)))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 1)])
+def test_message_must_match_the_layout(shape: tuple[int, int]) -> None:
+    layout = ChainLayout(4, 2, 1)
+    with pytest.raises(ValueError, match="does not match layout"):
+        encode_dataset(PixelCoder(), _data(4), layout, Message(shape))
+    with pytest.raises(ValueError, match="does not match layout"):
+        decode_dataset(PixelCoder(), Message(shape), layout, OBS_DIM)
+
+
+def test_obs_dim_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="obs_dim"):
+        decode_dataset(PixelCoder(), Message((1, 1)), ChainLayout(1, 1), 0)
+
+
+def test_real_coder_on_paper_model() -> None:
+    """The driver with BB-IS on a paper checkpoint, several chains and lanes: exact decode."""
+    train_config = (
+        SHARED
+        / "checkpoints"
+        / "mcbits-paper"
+        / "train_bin_emnist_split=mnist_num=5"
+        / "train_config.yml"
+    )
+    data_dir = SHARED / "data" / "emnist"
+    if not (train_config.is_file() and data_dir.is_dir()):
+        pytest.skip(f"shared checkpoints/data under {SHARED} are absent")
+    from bitsback_core.config import Config
+    from bitsback_core.pipeline import build_coder, build_components
+    from bitsback_core.pipeline.data import load_images
+    from bitsback_core.registry import load_registry
+
+    registry = load_registry()
+    config = Config.from_mapping(
+        {
+            "train_config": str(train_config),
+            "datadir": str(data_dir),
+            "num_compress": 5,
+            "coder": "ISBitsBackCoder",
+            "num_particles": 5,
+        }
+    )
+    coder = build_coder(config, registry, build_components(config, registry))
+    x = load_images(config, registry)
+    layout = ChainLayout(5, 2, 4)
+    message = Message((2, 4), seed=1)
+    encode_dataset(coder, x, layout, message)
+    decoded = decode_dataset(coder, Message.from_bytes(message.to_bytes()), layout, 784)
+    np.testing.assert_array_equal(decoded, x)
