@@ -9,14 +9,37 @@ the model says a pixel is certain.
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
 import numpy as np
 
+from bitsback_core.distributions._kernels import counts_from_logits, sum_log_prob_rows
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
 __all__ = ["Bernoulli"]
+
+#: Precisions up to this use a cached table of ``log(f / 2**prec)`` (8 MiB at most).
+_LOG_TABLE_MAX_PREC = 20
+
+
+@functools.lru_cache(maxsize=8)
+def _log_table(prec: int) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        table = np.log(np.arange((1 << prec) + 1, dtype=np.float64)) - prec * math.log(2.0)
+    table.setflags(write=False)
+    return table
+
+
+def _counts(p: np.ndarray, prec: int) -> np.ndarray:
+    """``clip(rint(p * 2**prec), 1, 2**prec - 1)`` as int64, computed in place on ``p``."""
+    total = float(1 << prec)
+    p *= total
+    np.rint(p, out=p)
+    np.clip(p, 1.0, total - 1.0, out=p)
+    return p.astype(np.int64)
 
 
 class Bernoulli(QuantizedDistribution):
@@ -26,11 +49,27 @@ class Bernoulli(QuantizedDistribution):
         self.prec = check_prec(prec)
         # float32 network outputs are widened first, so the rounding happens in float64.
         p = np.array(probs, dtype=np.float64)
-        if not np.all(np.isfinite(p)) or np.any(p < 0.0) or np.any(p > 1.0):
+        low, high = (p.min(), p.max()) if p.size else (0.0, 0.0)
+        if not (0.0 <= low and high <= 1.0):  # NaN fails both comparisons
             raise ValueError("Bernoulli probs must be finite and lie in [0, 1]")
-        total = 1 << self.prec
-        counts = np.clip(np.rint(p * float(total)), 1.0, float(total - 1))
-        self._c1 = counts.astype(np.int64)
+        self._c1 = _counts(p, self.prec)
+
+    @classmethod
+    def from_logits(cls, logits: np.ndarray, prec: int) -> Bernoulli:
+        """Bernoulli(sigmoid(logits)), the sigmoid taken in float64 by a compiled kernel.
+
+        Saves the caller a probability array and five full-array passes; counts follow
+        the same rule as ``__init__`` (the float64 sigmoid may differ from another
+        library's in the last bit, which is why coders only ever use this one path).
+        """
+        prec = check_prec(prec)
+        z = np.asarray(logits)
+        if z.dtype not in (np.float32, np.float64):
+            z = z.astype(np.float64)
+        if z.size and not np.isfinite(z).all():
+            raise ValueError("Bernoulli logits must be finite")
+        flat = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
+        return cls._from_counts(counts_from_logits(flat, prec).reshape(z.shape), prec)
 
     @classmethod
     def _from_counts(cls, count_one: np.ndarray, prec: int) -> Bernoulli:
@@ -52,6 +91,25 @@ class Bernoulli(QuantizedDistribution):
     @property
     def num_symbols(self) -> int:
         return 2
+
+    def log_prob(self, symbols: np.ndarray) -> np.ndarray:
+        """Exact ``log(freq / 2**prec)``; a table lookup instead of a log per element."""
+        s = as_index_array(symbols, "symbols", 2, self._c1.shape)
+        freq = np.where(s == 1, self._c1, (1 << self.prec) - self._c1)
+        if self.prec <= _LOG_TABLE_MAX_PREC:
+            return _log_table(self.prec)[freq]
+        return super().log_prob(symbols)
+
+    def sum_log_prob_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """Fused ``log_prob(np.repeat(symbols, repeat, 0)).sum(-1)`` for a 2-D batch."""
+        if len(self.batch_shape) != 2 or self.prec > _LOG_TABLE_MAX_PREC:
+            return super().sum_log_prob_rows(symbols, repeat)
+        s = np.asarray(symbols)
+        if s.ndim != 2 or s.shape[0] * repeat != self.batch_shape[0] or s.shape[1] != self.batch_shape[1]:
+            raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
+        if s.size and (s.min() < 0 or s.max() > 1):
+            raise ValueError("Bernoulli symbols must be 0 or 1")
+        return sum_log_prob_rows(self._c1, s.astype(np.uint8), repeat, self.prec, _log_table(self.prec))
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = as_index_array(symbols, "symbols", 2, self._c1.shape)

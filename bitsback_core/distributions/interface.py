@@ -77,6 +77,14 @@ class QuantizedDistribution(ABC):
         _, freq = self.cdf(symbols)
         return np.log(freq.astype(np.float64)) - self.prec * math.log(2.0)
 
+    def sum_log_prob_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """``log_prob`` summed over the last axis, row ``r`` scoring ``symbols[r // repeat]``.
+
+        Importance weights score one observation under many particles; subclasses may fuse
+        the repeat, the lookup and the sum (see :class:`Bernoulli`).
+        """
+        return self.log_prob(np.repeat(np.asarray(symbols), repeat, axis=0)).sum(axis=-1)
+
     def bits(self, symbols: np.ndarray) -> np.ndarray:
         """Exact code length ``prec - log2(freq)`` in bits of each symbol."""
         _, freq = self.cdf(symbols)

@@ -190,17 +190,26 @@ class BinaryVAE(DifferentiableModel):
         The logits come from the float32 network; the sigmoid is taken in float64 on the
         CPU so that confident pixels keep their small complementary probability.
         """
+        logits = self.likelihood_logits(z).astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def likelihood_logits(self, z: np.ndarray) -> np.ndarray:
+        """Float32 logits of p(x|z), ``(batch, 784)``, computed with the coding threads."""
         z = self._latent_array(z)
         zt = torch.as_tensor(z.astype(np.float32), device=self._device)
         with torch.no_grad(), coding_threads():
-            logits = self.network.decode(zt)
-            return torch.sigmoid(logits.detach().cpu().double()).numpy()
+            return self.network.decode(zt).detach().cpu().numpy()
 
     def likelihood(self, z: np.ndarray, prec: int) -> Any:
-        """Quantized p(x|z): a :class:`~bitsback_core.distributions.bernoulli.Bernoulli`."""
+        """Quantized p(x|z): a :class:`~bitsback_core.distributions.bernoulli.Bernoulli`.
+
+        The sigmoid is taken in float64 by numpy (``Bernoulli.from_logits``), so confident
+        pixels keep their small complementary probability and the result does not depend
+        on torch's kernels.
+        """
         from bitsback_core.distributions.bernoulli import Bernoulli
 
-        return Bernoulli(self.likelihood_probs(z), prec)
+        return Bernoulli.from_logits(self.likelihood_logits(z), prec)
 
     def log_weights(
         self,
@@ -260,3 +269,51 @@ class BinaryVAE(DifferentiableModel):
         """Differentiable log p(x|z) summed over the 784 pixels, shape ``z.shape[:-1]``."""
         x = x.to(device=self._device, dtype=torch.float32)
         return self.network.log_likelihood(x, z.to(self._device))
+
+    # --------------------------------------------------------------- training
+
+    #: Clip for the mean image before taking its logit (the IWAE paper's output bias):
+    #: pixels that are never on in the training set would otherwise get an infinite bias.
+    BIAS_INIT_CLIP = 1e-3
+
+    def torch_module(self) -> torch.nn.Module:
+        """The :class:`~bitsback_vae.network.BinaryVAENetwork` the trainer optimizes."""
+        return self.network
+
+    def torch_loss(
+        self,
+        x: torch.Tensor,
+        bound: str,
+        num_particles: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Mean negative ELBO / IWAE bound in nats per image (:func:`bitsback_vae.bounds.loss`)."""
+        from bitsback_vae.bounds import loss
+
+        return loss(
+            self.network,
+            x.to(device=self._device, dtype=torch.float32),
+            bound,
+            num_particles,
+            generator,
+        )
+
+    def initialize_from_data(self, mean_image: np.ndarray) -> None:
+        """Set the decoder's output bias to ``logit(clip(mean_image, 1e-3, 1 - 1e-3))``.
+
+        With zero hidden contribution the decoder then predicts the training set's
+        marginal pixel probabilities, which is how the IWAE paper starts training.
+        """
+        mean = np.asarray(mean_image, dtype=np.float64)
+        if mean.shape != (self.obs_dim,):
+            raise ValueError(
+                f"mean_image must have shape ({self.obs_dim},), got {mean.shape}"
+            )
+        if not np.all(np.isfinite(mean)) or np.any(mean < 0) or np.any(mean > 1):
+            raise ValueError("mean_image must hold values in [0, 1]")
+        p = np.clip(mean, self.BIAS_INIT_CLIP, 1.0 - self.BIAS_INIT_CLIP)
+        bias = np.log(p) - np.log1p(-p)
+        with torch.no_grad():
+            self.network.dec_fc3.bias.copy_(
+                torch.as_tensor(bias, dtype=self.network.dec_fc3.bias.dtype)
+            )

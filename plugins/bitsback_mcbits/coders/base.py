@@ -64,9 +64,7 @@ class LatentCoder(Coder):
         """
         chains, n, dims = zs.shape
         flat = zs.reshape(chains * n, dims)
-        lik = self.likelihood(flat)
-        x_rep = np.repeat(x, n, axis=0)
-        log_px = lik.log_prob(x_rep).sum(axis=1).reshape(chains, n)
+        log_px = self.likelihood(flat).sum_log_prob_rows(x, repeat=n).reshape(chains, n)
         log_pz = self.prior((chains * n, dims)).log_prob(flat).sum(axis=1).reshape(chains, n)
         q = self.posterior(params, repeats=n)
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
