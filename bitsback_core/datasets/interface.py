@@ -13,10 +13,13 @@ Minimal plugin::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+
+from bitsback_core.errors import BitsbackError
 
 __all__ = ["Dataset"]
 
@@ -33,6 +36,21 @@ class Dataset(ABC):
     ALIASES: ClassVar[tuple[str, ...]] = ()
     #: The splits this dataset understands (e.g. ``("mnist", "letters")``).
     SPLITS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def download(
+        cls,
+        data_dir: Path,
+        progress: Callable[[int, int | None], None] | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Fetch and verify the dataset's files into ``data_dir``; returns the installed paths.
+
+        Datasets without a public archive keep this default, which says so.
+        """
+        raise BitsbackError(
+            f"dataset {cls.PLUGIN_NAME} has no downloader: put its files in {data_dir} by hand"
+        )
 
     @abstractmethod
     def __init__(self, data_dir: Path, split: str, train: bool) -> None:

@@ -14,7 +14,7 @@ DATA_DIR_ENV = "BITSBACK_DATA_DIR"
 def resolve_data_dir(explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The directory to read (or download) dataset files into.
 
-    An explicit ``--data-dir``/``datadir`` wins; else the ``BITSBACK_DATA_DIR`` variable;
+    An explicit ``--datadir`` wins; else the ``BITSBACK_DATA_DIR`` variable;
     else ``$XDG_CACHE_HOME/bitsback/data`` (``~/.cache/bitsback/data``).
     """
     env = os.environ if environ is None else environ

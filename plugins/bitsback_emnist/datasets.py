@@ -10,6 +10,8 @@ be subsets of the official sets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numbers
 from pathlib import Path
 from typing import ClassVar
@@ -161,6 +163,20 @@ class EMNIST(IdxDataset):
     TRANSPOSED = True
     SUBDIR = "emnist"
     DOWNLOADABLE = True
+
+    @classmethod
+    def download(
+        cls,
+        data_dir: Path,
+        progress: Callable[[int, int | None], None] | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Fetch NIST's official archive, verify its MD5 and install the IDX files."""
+        from bitsback_emnist import download
+
+        return download.download_emnist(
+            data_dir, url=download.OFFICIAL_URL, progress=progress, overwrite=overwrite
+        )
 
     @classmethod
     def _file_names(cls, split: str, part: str) -> tuple[str, str]:

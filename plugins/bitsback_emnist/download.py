@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bitsback_core.errors import BitsbackError
+
 from bitsback_emnist.idx import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
@@ -51,7 +53,7 @@ _CHUNK = 1 << 20
 _MEMBER = re.compile(r"^gzip/(emnist-[a-z]+-(?:train|test)-(?:images-idx3|labels-idx1)-ubyte\.gz)$")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(BitsbackError, RuntimeError):
     """Fetching or installing the archive failed; the message says why and what to do."""
 
     def __init__(self, message: str, *, url: str) -> None:

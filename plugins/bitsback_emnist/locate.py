@@ -1,6 +1,6 @@
 """Where the image files live, and the error a user sees when they are not there.
 
-Resolution order for the data directory: an explicit path (``--data-dir``), then the
+Resolution order for the data directory: an explicit path (``--datadir``), then the
 ``BITSBACK_DATA_DIR`` environment variable, then a per-user cache directory
 (``$XDG_CACHE_HOME/bitsback/data``, or ``~/.cache/bitsback/data``), which is also where
 ``bitsback download`` puts files by default.  Nothing is ever fetched implicitly: a
@@ -78,13 +78,13 @@ def find_dataset_dir(
         "Expected files:",
         *(f"  {n}{'  (missing)' if n in missing else ''}" for n in names),
         "To fix it:",
-        f"  - put these files in {where}, or point --data-dir / ${DATA_DIR_ENV} at the"
+        f"  - put these files in {where}, or point --datadir / ${DATA_DIR_ENV} at the"
         " directory that holds them;",
     ]
     if download_hint:
         lines.append(
             f"  - or run `bitsback download --dataset {dataset} "
-            f"--data-dir {shlex.quote(str(data_dir))}` to fetch the official files."
+            f"--datadir {shlex.quote(str(data_dir))}` to fetch the official files."
         )
     raise DatasetNotFoundError(
         "\n".join(lines), searched=candidates, expected=names, missing=missing

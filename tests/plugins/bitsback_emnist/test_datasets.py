@@ -165,7 +165,7 @@ def test_missing_files_listed(tmp_path: Path) -> None:
     assert "emnist-letters-test-images-idx3-ubyte.gz" in msg
     assert "emnist-letters-test-labels-idx1-ubyte.gz" in msg
     assert str(tmp_path) in msg and str(tmp_path / "emnist") in msg
-    assert f"bitsback download --dataset EMNIST --data-dir {tmp_path}" in msg
+    assert f"bitsback download --dataset EMNIST --datadir {tmp_path}" in msg
     assert err.value.missing == EMNIST.file_names("letters", False)
 
 

@@ -72,6 +72,6 @@ def test_not_found_message(tmp_path: Path) -> None:
     assert "EMNIST files not found" in msg and str(d) in msg
     assert "  a.gz\n" in msg and "  b.gz  (missing)" in msg
     assert "put these files in" in msg and DATA_DIR_ENV in msg
-    assert f"bitsback download --dataset EMNIST --data-dir '{d}'" in msg  # shell-quoted
+    assert f"bitsback download --dataset EMNIST --datadir '{d}'" in msg  # shell-quoted
     assert err.value.missing == ("b.gz",) and err.value.expected == ("a.gz", "b.gz")
     assert err.value.searched == (d,)
