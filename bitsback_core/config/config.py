@@ -152,6 +152,10 @@ class Config:
     discretizer: str = _key(str, "max_entropy", "discretizer plugin name")
     output: str | None = _key(str, None, "output file", optional=True)
     json: bool = _key(bool, False, "print results as JSON")
+    max_train_minutes: float | None = _key(
+        float, None, "stop training after the epoch that crosses this many minutes (resumable)",
+        optional=True, minimum=0,
+    )
 
     # ----- construction -----
 

@@ -107,3 +107,33 @@ class DifferentiableModel(LatentVariableModel):
     @abstractmethod
     def device(self) -> str:
         """The torch device the network lives on (``"cpu"`` or ``"cuda:N"``)."""
+
+    # ----- training (bitsback_core.training) -----
+
+    @abstractmethod
+    def torch_module(self) -> Any:
+        """The trainable ``torch.nn.Module`` whose parameters the optimizer updates.
+
+        The trainer wraps it (e.g. in ``DistributedDataParallel``), saves and restores its
+        state dict, so it must hold every weight :meth:`torch_loss` depends on.
+        """
+
+    @abstractmethod
+    def torch_loss(
+        self, x: Any, bound: str, num_particles: int, generator: Any | None = None
+    ) -> Any:
+        """Mean negative ``bound`` ("ELBO" or "IWAE") in nats per image, differentiable.
+
+        ``x`` is a float tensor ``(batch, obs_dim)`` of observations on :attr:`device`;
+        the reparameterization noise comes from ``generator`` (a ``torch.Generator``,
+        default torch's global RNG), so a seeded generator gives a reproducible loss.
+        """
+
+    def initialize_from_data(self, mean_image: np.ndarray) -> None:
+        """Adapt freshly initialized weights to the training data before training.
+
+        ``mean_image`` is the per-dimension training-set mean of the observations scaled
+        to [0, 1], shape ``(obs_dim,)``. The default does nothing; a Bernoulli decoder
+        typically sets its output bias to the logit of it, which starts training at the
+        data's marginal instead of at p = 0.5 everywhere.
+        """
