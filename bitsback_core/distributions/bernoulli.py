@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from bitsback_core.distributions._kernels import counts_from_logits, sum_log_prob_rows
+from bitsback_core.distributions._kernels import (
+    counts_from_logits,
+    sum_log_prob_from_logits,
+    sum_log_prob_rows,
+)
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
@@ -53,6 +57,7 @@ class Bernoulli(QuantizedDistribution):
         if not (0.0 <= low and high <= 1.0):  # NaN fails both comparisons
             raise ValueError("Bernoulli probs must be finite and lie in [0, 1]")
         self._c1 = _counts(p, self.prec)
+        self._logits = None
 
     @classmethod
     def from_logits(cls, logits: np.ndarray, prec: int) -> Bernoulli:
@@ -68,8 +73,11 @@ class Bernoulli(QuantizedDistribution):
             z = z.astype(np.float64)
         if z.size and not np.isfinite(z).all():
             raise ValueError("Bernoulli logits must be finite")
-        flat = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
-        return cls._from_counts(counts_from_logits(flat, prec).reshape(z.shape), prec)
+        obj = cls.__new__(cls)
+        obj.prec = prec
+        obj._c1 = None
+        obj._logits = z
+        return obj
 
     @classmethod
     def _from_counts(cls, count_one: np.ndarray, prec: int) -> Bernoulli:
@@ -77,16 +85,25 @@ class Bernoulli(QuantizedDistribution):
         obj = cls.__new__(cls)
         obj.prec = prec
         obj._c1 = np.asarray(count_one)
+        obj._logits = None
         return obj
+
+    def _counts(self) -> np.ndarray:
+        """Counts, computed from the logits on first use (weights may never need them)."""
+        if self._c1 is None:
+            z = self._logits
+            flat = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
+            self._c1 = counts_from_logits(flat, self.prec).reshape(z.shape)
+        return self._c1
 
     @property
     def count_one(self) -> np.ndarray:
         """Integer frequency of symbol 1, in ``[1, 2**prec - 1]``."""
-        return self._c1
+        return self._counts()
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        return self._c1.shape
+        return (self._c1 if self._c1 is not None else self._logits).shape
 
     @property
     def num_symbols(self) -> int:
@@ -94,8 +111,9 @@ class Bernoulli(QuantizedDistribution):
 
     def log_prob(self, symbols: np.ndarray) -> np.ndarray:
         """Exact ``log(freq / 2**prec)``; a table lookup instead of a log per element."""
-        s = as_index_array(symbols, "symbols", 2, self._c1.shape)
-        freq = np.where(s == 1, self._c1, (1 << self.prec) - self._c1)
+        c1 = self._counts()
+        s = as_index_array(symbols, "symbols", 2, c1.shape)
+        freq = np.where(s == 1, c1, (1 << self.prec) - c1)
         if self.prec <= _LOG_TABLE_MAX_PREC:
             return _log_table(self.prec)[freq]
         return super().log_prob(symbols)
@@ -109,21 +127,27 @@ class Bernoulli(QuantizedDistribution):
             raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
         if s.size and (s.min() < 0 or s.max() > 1):
             raise ValueError("Bernoulli symbols must be 0 or 1")
-        return sum_log_prob_rows(self._c1, s.astype(np.uint8), repeat, self.prec, _log_table(self.prec))
+        table = _log_table(self.prec)
+        if self._c1 is None:  # straight from the logits: no count array at all
+            flat = self._logits.reshape(-1, self._logits.shape[-1])
+            return sum_log_prob_from_logits(flat, s.astype(np.uint8), repeat, self.prec, table)
+        return sum_log_prob_rows(self._c1, s.astype(np.uint8), repeat, self.prec, table)
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = as_index_array(symbols, "symbols", 2, self._c1.shape)
-        c0 = (1 << self.prec) - self._c1
+        c1 = self._counts()
+        s = as_index_array(symbols, "symbols", 2, c1.shape)
+        c0 = (1 << self.prec) - c1
         start = np.where(s == 0, 0, c0)
-        freq = np.where(s == 0, c0, self._c1)
+        freq = np.where(s == 0, c0, c1)
         return start, freq
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
-        cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self._c1.shape)
-        return (cf >= (1 << self.prec) - self._c1).astype(np.int64)
+        c1 = self._counts()
+        cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, c1.shape)
+        return (cf >= (1 << self.prec) - c1).astype(np.int64)
 
     def __getitem__(self, key: Any) -> Bernoulli:
-        return Bernoulli._from_counts(self._c1[key], self.prec)
+        return Bernoulli._from_counts(self._counts()[key], self.prec)
 
     def __repr__(self) -> str:
         return f"Bernoulli(batch_shape={self.batch_shape}, prec={self.prec})"

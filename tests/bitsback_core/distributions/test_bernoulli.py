@@ -94,3 +94,24 @@ def test_invalid_symbols_and_cumfreqs():
         dist.cdf(np.array([0, 1, 0]))
     with pytest.raises(ValueError, match="cumfreq"):
         dist.ppf(np.array([0, 256]))
+
+
+def test_from_logits_paths_agree_exactly():
+    """Fused row sums (from logits or from counts) equal the elementwise log_prob sums."""
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(12, 33)) * 6).astype(np.float32)
+    x = (rng.random((4, 33)) < 0.4).astype(np.uint8)
+    lazy = Bernoulli.from_logits(logits, 16)
+    fused = lazy.sum_log_prob_rows(x, repeat=3)
+    counted = Bernoulli.from_logits(logits, 16)
+    counted.count_one  # materialize the counts
+    np.testing.assert_array_equal(counted.sum_log_prob_rows(x, repeat=3), fused)
+    reference = counted.log_prob(np.repeat(x, 3, axis=0)).sum(axis=1)
+    np.testing.assert_allclose(fused, reference, rtol=0, atol=1e-9)
+    p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    np.testing.assert_array_equal(counted.count_one, Bernoulli(p, 16).count_one)
+
+
+def test_from_logits_rejects_non_finite():
+    with pytest.raises(ValueError, match="finite"):
+        Bernoulli.from_logits(np.array([[0.0, np.nan]]), 12)
