@@ -127,7 +127,7 @@ def small_file(
     make_config: MakeConfig, registry: Registry, images: np.ndarray, tmp_path: Path
 ) -> Path:
     out = tmp_path / "x.bbz"
-    compress_to_file(make_config(1, coder="BitsBackCoder"), registry, images[:2], out)
+    compress_to_file(make_config(1, coder="BitsBackCoder", lanes=1), registry, images[:2], out)
     return out
 
 

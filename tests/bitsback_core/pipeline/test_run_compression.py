@@ -13,7 +13,7 @@ from bitsback_core.config import Config
 from bitsback_core.pipeline import run as run_module
 from bitsback_core.pipeline.components import build_components
 from bitsback_core.pipeline.data import load_images
-from bitsback_core.pipeline.run import RunResult, choose_layout, ideal_bpd, run_compression
+from bitsback_core.pipeline.run import AUTO_LANES, RunResult, choose_layout, ideal_bpd, run_compression
 from bitsback_core.registry import Registry
 
 MakeConfig = Callable[..., Config]
@@ -26,7 +26,7 @@ def test_bits_back_net_rate_is_close_to_the_elbo(
     assert isinstance(result, RunResult)
     assert result.decode_ok is True
     assert (result.coder, result.num_particles, result.num_compress) == ("BitsBackCoder", 1, 20)
-    assert (result.chains, result.lanes, result.obs_dim) == (1, 1, 784)
+    assert (result.chains, result.lanes, result.obs_dim) == (1, AUTO_LANES, 784)
     assert abs(result.net_bpd - result.ideal_bpd) < 0.02
     # Accounting: total = net + initial, all in bits; the bytes hold the total bits.
     assert result.total_bits == pytest.approx(result.net_bits + result.initial_bits)
@@ -125,8 +125,9 @@ def _cfg(**values: Any) -> Config:
 @pytest.mark.parametrize(
     "values, num, expected",
     [
-        ({}, 20, (1, 1)),  # the seed's sequential coder for small runs
-        ({}, 1200, (2, 1)),  # about 500 images per chain
+        ({}, 20, (1, AUTO_LANES)),  # one chain for small runs
+        ({}, 1200, (2, AUTO_LANES)),  # about 500 images per chain
+        ({"chains": 1, "lanes": 1}, 20, (1, 1)),  # the seed's sequential coder
         ({"chains": 8, "lanes": 3}, 5, (5, 3)),  # never more chains than images
         ({"chains": 2, "lanes": 4}, 9, (2, 4)),
     ],
