@@ -140,7 +140,10 @@ class Message:
 
     @staticmethod
     def _as_u64(a: np.ndarray | int, shape: tuple[int, int], idx: np.ndarray | None) -> np.ndarray:
-        arr = np.broadcast_to(np.asarray(a), shape).reshape(-1)
+        arr = np.asarray(a)
+        if arr.shape != shape:
+            arr = np.broadcast_to(arr, shape)
+        arr = arr.reshape(-1)
         if idx is not None:
             arr = arr[idx]
         return arr.astype(np.uint64)
@@ -210,12 +213,12 @@ class Message:
         shift = np.uint64(self.lprec - prec + self.bprec)
         bshift = np.uint64(self.bprec)
         word_mask = np.uint64((1 << self.bprec) - 1)
-        positions = np.arange(head.size) if idx is None else idx
         while True:
             spill = (head >> shift) >= freq_u
             if not spill.any():
                 break
-            self._emit(positions[spill], head[spill] & word_mask)
+            lanes = np.flatnonzero(spill) if idx is None else idx[spill]
+            self._emit(lanes, head[spill] & word_mask)
             head = np.where(spill, head >> bshift, head)
         head = ((head // freq_u) << np.uint64(prec)) + (head % freq_u) + start_u
         if idx is None:
@@ -249,17 +252,17 @@ class Message:
         freq_u = self._as_u64(freq, self.shape, idx)
         head = self._head if idx is None else self._head[idx]
         cf = head & np.uint64((1 << prec) - 1)
-        if np.any(cf < start_u) or np.any(cf >= start_u + freq_u):
+        offset = cf - start_u  # wraps to a huge value when cf < start
+        if (offset >= freq_u).any():
             raise ValueError("commit: the interval does not contain the peeked cumulative frequency")
-        head = freq_u * (head >> np.uint64(prec)) + cf - start_u
+        head = freq_u * (head >> np.uint64(prec)) + offset
         lower = np.uint64(1 << self.lprec)
         bshift = np.uint64(self.bprec)
-        positions = np.arange(head.size) if idx is None else idx
         while True:
             refill = head < lower
             if not refill.any():
                 break
-            words = self._take(positions[refill])
+            words = self._take(np.flatnonzero(refill) if idx is None else idx[refill])
             head = head.copy()
             head[refill] = (head[refill] << bshift) | words
         if idx is None:

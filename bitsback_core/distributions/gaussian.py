@@ -55,10 +55,10 @@ def monotone_ndtr(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF that never decreases in ``z`` (ndtr of ``z`` rounded to the grid).
 
     ``z / Z_GRID`` and ``* Z_GRID`` scale by a power of two (exact), rounding is monotone,
-    and ndtr is monotone between distinct grid points; the clip guards the ``[0, 1]`` range.
+    and ndtr is monotone between distinct grid points (and never leaves ``[0, 1]``).
     """
     zq = np.round(np.asarray(z, dtype=np.float64) / Z_GRID) * Z_GRID
-    return np.clip(ndtr(zq), 0.0, 1.0)
+    return ndtr(zq)  # always within [0, 1]
 
 
 class MaxEntropyBuckets:
@@ -232,11 +232,12 @@ class DiscretizedGaussian(QuantizedDistribution):
         guess = np.searchsorted(self._buckets.edges, z, side="right") - 1
         i = np.clip(guess, 0, n - 1).astype(np.int64)
         for _ in range(3):
-            lower = self._start(i) > cf
-            higher = (i < n - 1) & (self._start(np.minimum(i + 1, n)) <= cf)
+            here, after = self._start(np.stack([i, i + 1]))  # i + 1 <= n: start(n) = 2**prec
+            lower = here > cf
+            higher = after <= cf
             if not (lower.any() or higher.any()):
                 return i
-            i = i - lower + higher
+            i = np.clip(i - lower + higher, 0, n - 1)
         settled = (self._start(i) <= cf) & ((i == n - 1) | (self._start(np.minimum(i + 1, n)) > cf))
         if not settled.all():
             i = np.where(settled, i, self._bisect(cf))

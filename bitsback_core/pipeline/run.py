@@ -92,7 +92,7 @@ def choose_layout(config: Config, num_items: int) -> ChainLayout:
 
     Automatic keeps about 500 images per chain (the seed's setting, so initial bits stay
     small next to the data) and 32 lanes per chain: BB-IS(50) on one chain then codes an
-    image in about 16 ms instead of 400 ms, for +0.006 bits/dim of total (initial bits) and
+    image in about 14 ms instead of 400 ms, for +0.006 bits/dim of total (initial bits) and
     the same net rate (measured in docs/performance.md). ``chains: 1, lanes: 1`` is exactly
     the seed's sequential coder.
     """
