@@ -111,8 +111,7 @@ def _pop_row(
     mask = _mask(active, chains, lanes, lo, hi)
     part = dist[:, j_lo:j_hi]
     cf = message.peek(dist.prec, mask)[:, lo:hi][:, ::-1]
-    sym = part.ppf(cf)
-    start, freq = part.cdf(sym)
+    sym, start, freq = part.ppf_interval(cf)
     message.commit(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), dist.prec, mask)
     return sym
 

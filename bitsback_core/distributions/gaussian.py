@@ -218,12 +218,17 @@ class DiscretizedGaussian(QuantizedDistribution):
         return both[0], both[1] - both[0]
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
-        """Largest bucket ``i`` with ``start(i) <= cf`` ("largest" skips empty buckets).
+        """Largest bucket ``i`` with ``start(i) <= cf`` ("largest" skips empty buckets)."""
+        return self.ppf_interval(cumfreq)[0]
+
+    def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bucket holding each ``cf``, with its ``start`` and ``freq``.
 
         The Gaussian quantile of ``cf`` guesses the bucket (one ndtri instead of ``b``
         ndtr evaluations); a few exact ``start`` comparisons fix the guess, and elements
         still unsettled after them (rare: very flat tails) fall back to bisection. The
-        answer is defined by ``start`` alone, so the guess only affects speed.
+        answer is defined by ``start`` alone, so the guess only affects speed; the
+        interval comes from the same ``start`` values, so no CDF is evaluated twice.
         """
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
         n = self._buckets.num_buckets
@@ -236,12 +241,14 @@ class DiscretizedGaussian(QuantizedDistribution):
             lower = here > cf
             higher = after <= cf
             if not (lower.any() or higher.any()):
-                return i
+                return i, here, after - here
             i = np.clip(i - lower + higher, 0, n - 1)
-        settled = (self._start(i) <= cf) & ((i == n - 1) | (self._start(np.minimum(i + 1, n)) > cf))
+        here, after = self._start(np.stack([i, i + 1]))
+        settled = (here <= cf) & (after > cf)
         if not settled.all():
             i = np.where(settled, i, self._bisect(cf))
-        return i
+            here, after = self._start(np.stack([i, i + 1]))
+        return i, here, after - here
 
     def _bisect(self, cf: np.ndarray) -> np.ndarray:
         """Largest i in [0, N) with start(i) <= cf, one bit at a time (N = 2**b)."""

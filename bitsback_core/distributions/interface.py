@@ -65,6 +65,16 @@ class QuantizedDistribution(ABC):
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         """Return the int64 symbols whose interval ``[start, start + freq)`` holds ``cumfreq``."""
 
+    def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(symbol, start, freq)`` for ``cumfreq``: what a pop needs, in one call.
+
+        Subclasses whose search already computes the interval override this to avoid
+        evaluating the CDF twice.
+        """
+        symbols = self.ppf(cumfreq)
+        start, freq = self.cdf(symbols)
+        return symbols, start, freq
+
     @abstractmethod
     def __getitem__(self, key: Any) -> QuantizedDistribution:
         """Select a sub-batch with numpy basic indexing over the batch dimensions.

@@ -240,3 +240,17 @@ def test_restricted_support_follows_the_gaussian_mass():
     # Far tails get nothing at all, unlike full support's one count each.
     assert (freq == 0).sum() > 200
     assert np.all(np.diff(full_gaussian(mean, std, buckets(8), 16).start(np.arange(257))) >= 1)
+
+
+@pytest.mark.parametrize("full_support", [False, True])
+def test_ppf_interval_matches_ppf_then_cdf(full_support):
+    rng = np.random.default_rng(11)
+    mean, std = rng.normal(size=(40, 7)) * 2, np.exp(rng.normal(size=(40, 7)) - 1.5)
+    dist = DiscretizedGaussian(mean, std, buckets(8), 16, full_support=full_support)
+    cf = rng.integers(0, 1 << 16, size=(40, 7))
+    sym, start, freq = dist.ppf_interval(cf)
+    expected_start, expected_freq = dist.cdf(sym)
+    np.testing.assert_array_equal(sym, dist.ppf(cf))
+    np.testing.assert_array_equal(start, expected_start)
+    np.testing.assert_array_equal(freq, expected_freq)
+    assert np.all((start <= cf) & (cf < start + freq))
