@@ -148,6 +148,15 @@ class Message:
             arr = arr[idx]
         return arr.astype(np.uint64)
 
+    def _operands(
+        self, start: np.ndarray | int, freq: np.ndarray | int, prec: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+        """Flat lane indices (None: all), uint64 start and freq, and the heads they touch."""
+        self._check_prec(prec)
+        idx = self._flat_index(mask)
+        head = self._head if idx is None else self._head[idx]
+        return idx, self._as_u64(start, self.shape, idx), self._as_u64(freq, self.shape, idx), head
+
     def _check_prec(self, prec: int) -> None:
         if not 1 <= prec <= self.lprec:
             raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
@@ -202,13 +211,9 @@ class Message:
         ``start`` and ``freq`` broadcast to ``(chains, lanes)``; lanes where ``mask`` is
         false are left untouched.
         """
-        self._check_prec(prec)
-        idx = self._flat_index(mask)
-        start_u = self._as_u64(start, self.shape, idx)
-        freq_u = self._as_u64(freq, self.shape, idx)
+        idx, start_u, freq_u, head = self._operands(start, freq, prec, mask)
         if freq_u.size and (freq_u.min() < 1 or (start_u + freq_u).max() > (1 << prec)):
             raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
-        head = self._head if idx is None else self._head[idx]
         # Spill words until head < freq * 2**(lprec - prec + bprec), so the new head fits.
         shift = np.uint64(self.lprec - prec + self.bprec)
         bshift = np.uint64(self.bprec)
@@ -246,11 +251,7 @@ class Message:
         mask: np.ndarray | None = None,
     ) -> None:
         """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
-        self._check_prec(prec)
-        idx = self._flat_index(mask)
-        start_u = self._as_u64(start, self.shape, idx)
-        freq_u = self._as_u64(freq, self.shape, idx)
-        head = self._head if idx is None else self._head[idx]
+        idx, start_u, freq_u, head = self._operands(start, freq, prec, mask)
         cf = head & np.uint64((1 << prec) - 1)
         offset = cf - start_u  # wraps to a huge value when cf < start
         if (offset >= freq_u).any():

@@ -82,9 +82,8 @@ class Terminal:
         """The full traceback of ``exc`` (only shown with ``BITSBACK_DEBUG=1``)."""
         self.err.file.write("".join(traceback.format_exception(exc)))
 
-    @contextmanager
-    def progress(self, description: str, total: float | None = None) -> Iterator[ProgressHandle]:
-        """A progress bar on stderr; silent when stderr is not a terminal or ``quiet``."""
+    def _progress_display(self) -> Progress:
+        """The one progress display style, on stderr; silent when not a terminal or quiet."""
         columns = [
             TextColumn("{task.description}"),
             BarColumn(),
@@ -93,7 +92,12 @@ class Terminal:
             TimeRemainingColumn(),
         ]
         disable = self.quiet or not self.err.is_terminal
-        with Progress(*columns, console=self.err, transient=True, disable=disable) as progress:
+        return Progress(*columns, console=self.err, transient=True, disable=disable)
+
+    @contextmanager
+    def progress(self, description: str, total: float | None = None) -> Iterator[ProgressHandle]:
+        """A progress bar on stderr; silent when stderr is not a terminal or ``quiet``."""
+        with self._progress_display() as progress:
             yield ProgressHandle(progress, progress.add_task(description, total=total))
 
     @contextmanager
@@ -103,15 +107,7 @@ class Terminal:
         Yields a :class:`~bitsback_core.pipeline.progress.ProgressFactory`: the library
         calls it once per phase (``"encode"``, ``"decode"``...) and advances what it returns.
         """
-        columns = [
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        ]
-        disable = self.quiet or not self.err.is_terminal
-        with Progress(*columns, console=self.err, transient=True, disable=disable) as progress:
+        with self._progress_display() as progress:
 
             def factory(description: str, total: int) -> Any:
                 task = progress.add_task(description, total=total)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.coders.interface import Coder
 from bitsback_core.distributions import Categorical, QuantizedDistribution
 from bitsback_core.models.interface import GaussianParams
@@ -55,6 +56,18 @@ class LatentCoder(Coder):
 
     def prior(self, shape: tuple[int, int]) -> QuantizedDistribution:
         return self.discretizer.prior(shape)
+
+    def push_image(self, io: LaneView, x: np.ndarray, z: np.ndarray) -> None:
+        """The tail every coder shares: push x ~ P(x|z), then z ~ P(z)."""
+        io.push(self.likelihood(z), x)
+        io.push(self.prior(z.shape), z)
+
+    def pop_image(self, io: LaneView) -> tuple[np.ndarray, np.ndarray]:
+        """Its inverse, where decoding starts: pop z ~ P(z), then x ~ P(x|z)."""
+        chains = io.message.shape[0]
+        z = self.clean(io.pop(self.prior((chains, self.model.latent_dim))), io.active)
+        x = self.clean(io.pop(self.likelihood(z)), io.active)
+        return z, x
 
     def log_weights(self, x: np.ndarray, zs: np.ndarray, params: GaussianParams) -> np.ndarray:
         """Exact log importance weights of the *quantized* model, shape ``(chains, N)``.

@@ -67,14 +67,12 @@ class CISBitsBackCoder(LatentCoder):
         if not np.array_equal(z, self.clean(self.take_particle(zs, j), active)):
             raise AssertionError("CIS: popped particle differs from the chosen one (inconsistent posterior)")
         io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
-        io.push(self.likelihood(z), x)
-        io.push(self.prior(z.shape), z)
+        self.push_image(io, x, z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
         io = LaneView.for_step(message, step, active)
         chains, dims, n = message.shape[0], self.model.latent_dim, self.num_particles
-        z = self.clean(io.pop(self.prior((chains, dims))), active)
-        x = self.clean(io.pop(self.likelihood(z)), active)
+        z, x = self.pop_image(io)
         j = self.clean(io.pop(Uniform(n, self.index_mprec, (chains, 1)))[:, 0], active)
         params = self.posterior_params(x, step)
         q = self.posterior(params)

@@ -28,14 +28,11 @@ class BitsBackCoder(LatentCoder):
         x = self.clean(x, active)
         q = self.posterior(self.posterior_params(x, step))
         z = self.clean(io.pop(q), active)
-        io.push(self.likelihood(z), x)
-        io.push(self.prior(z.shape), z)
+        self.push_image(io, x, z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
         io = LaneView.for_step(message, step, active)
-        chains = message.shape[0]
-        z = self.clean(io.pop(self.prior((chains, self.model.latent_dim))), active)
-        x = self.clean(io.pop(self.likelihood(z)), active)
+        z, x = self.pop_image(io)
         q = self.posterior(self.posterior_params(x, step))
         io.push(q, z)
         return x

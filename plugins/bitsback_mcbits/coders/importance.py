@@ -52,15 +52,13 @@ class ISBitsBackCoder(LatentCoder):
             io.push(self.posterior(params, n - 1), self._others(zs, j))
         io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
         z = self.take_particle(zs, j)
-        io.push(self.likelihood(z), x)
-        io.push(self.prior(z.shape), z)
+        self.push_image(io, x, z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
         io = LaneView.for_step(message, step, active)
         n, dims = self.num_particles, self.model.latent_dim
         chains = message.shape[0]
-        z = self.clean(io.pop(self.prior((chains, dims))), active)
-        x = self.clean(io.pop(self.likelihood(z)), active)
+        z, x = self.pop_image(io)
         j = self.clean(io.pop(Uniform(n, self.index_mprec, (chains, 1)))[:, 0], active)
         params = self.posterior_params(x, step)
         zs = np.empty((chains, n, dims), dtype=np.int64)

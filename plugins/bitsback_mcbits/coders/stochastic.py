@@ -28,11 +28,8 @@ class StochasticCoder(LatentCoder):
         rng = np.random.Generator(np.random.PCG64(self.step_seed(step)))
         z = q.ppf(rng.integers(0, 1 << q.prec, size=q.batch_shape))
         z = self.clean(z, active)
-        io.push(self.likelihood(z), x)
-        io.push(self.prior(z.shape), z)
+        self.push_image(io, x, z)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
         io = LaneView.for_step(message, step, active)
-        chains = message.shape[0]
-        z = self.clean(io.pop(self.prior((chains, self.model.latent_dim))), active)
-        return self.clean(io.pop(self.likelihood(z)), active)
+        return self.pop_image(io)[1]
