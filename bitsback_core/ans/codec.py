@@ -32,7 +32,7 @@ import numpy as np
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
-__all__ = ["LaneView", "lane_offset", "push_symbols", "pop_symbols", "swap_symbols"]
+__all__ = ["LaneView", "lane_offset", "pop_intervals", "pop_symbols", "push_symbols", "swap_symbols"]
 
 
 def lane_offset(step: int, lanes: int) -> int:
@@ -105,7 +105,7 @@ def _pop_row(
     row: tuple[int, int, int, int],
     active: np.ndarray | None,
 ) -> np.ndarray:
-    """Pop one row; returns the symbols of elements ``j_lo .. j_hi - 1``."""
+    """Pop one row; returns symbols, starts and freqs of elements ``j_lo .. j_hi - 1``."""
     chains, lanes = message.shape
     lo, hi, j_lo, j_hi = row
     mask = _mask(active, chains, lanes, lo, hi)
@@ -113,7 +113,7 @@ def _pop_row(
     cf = message.peek(dist.prec, mask)[:, lo:hi][:, ::-1]
     sym, start, freq = part.ppf_interval(cf)
     message.commit(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), dist.prec, mask)
-    return sym
+    return sym, start, freq
 
 
 def push_symbols(
@@ -145,12 +145,26 @@ def pop_symbols(
     offset: int = 0,
 ) -> np.ndarray:
     """Pop a vector per chain distributed as ``dist`` (batch ``(chains, n)``); int64 ``(chains, n)``."""
+    return pop_intervals(message, dist, active, offset)[0]
+
+
+def pop_intervals(
+    message: Message,
+    dist: QuantizedDistribution,
+    active: np.ndarray | None = None,
+    offset: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pop_symbols`, also returning each symbol's ``start`` and ``freq``.
+
+    Coders reuse the intervals (exact log-probabilities, pushing the same symbols back)
+    instead of evaluating the distribution again.
+    """
     chains, lanes = message.shape
     n = _check_pop(message, dist)
-    out = np.zeros((chains, n), dtype=np.int64)
+    out = np.zeros((3, chains, n), dtype=np.int64)
     for row in reversed(list(_rows(offset % lanes, n, lanes))):
-        out[:, row[2] : row[3]] = _pop_row(message, dist, row, active)
-    return out
+        out[:, :, row[2] : row[3]] = _pop_row(message, dist, row, active)
+    return out[0], out[1], out[2]
 
 
 def swap_symbols(
@@ -181,7 +195,7 @@ def swap_symbols(
         mask = _mask(active, chains, lanes, lo, hi)
         start, freq = push_dist[:, j_lo:j_hi].cdf(symbols[:, j_lo:j_hi])
         message.push(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), push_dist.prec, mask)
-        out[:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)
+        out[:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)[0]
     return out
 
 
@@ -205,6 +219,9 @@ class LaneView:
 
     def pop(self, dist: QuantizedDistribution) -> np.ndarray:
         return pop_symbols(self.message, dist, self.active, self.offset)
+
+    def pop_intervals(self, dist: QuantizedDistribution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return pop_intervals(self.message, dist, self.active, self.offset)
 
     def swap(
         self,

@@ -4,6 +4,7 @@ from bitsback_core.distributions.bernoulli import Bernoulli
 from bitsback_core.distributions.categorical import Categorical
 from bitsback_core.distributions.gaussian import DiscretizedGaussian, MaxEntropyBuckets
 from bitsback_core.distributions.interface import QuantizedDistribution
+from bitsback_core.distributions.known import KnownIntervals
 from bitsback_core.distributions.uniform import Uniform
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "Uniform",
     "MaxEntropyBuckets",
     "DiscretizedGaussian",
+    "KnownIntervals",
 ]

@@ -69,21 +69,32 @@ class LatentCoder(Coder):
         x = self.clean(io.pop(self.likelihood(z)), io.active)
         return z, x
 
-    def log_weights(self, x: np.ndarray, zs: np.ndarray, params: GaussianParams) -> np.ndarray:
+    def log_weights(
+        self,
+        x: np.ndarray,
+        zs: np.ndarray,
+        params: GaussianParams,
+        q_freq: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Exact log importance weights of the *quantized* model, shape ``(chains, N)``.
 
         ``log P(x|z_n) + log P(z_n) - log Q(z_n|x)`` from the integer frequencies, so the
         encoder and decoder get identical floats and the coded rate matches these weights.
+        ``q_freq`` (``(chains, N, dims)``): the particles' Q frequencies when the caller
+        already has them from popping, so Q is not evaluated again.
         """
         chains, n, dims = zs.shape
         flat = zs.reshape(chains * n, dims)
         log_px = self.likelihood(flat).sum_log_prob_rows(x, repeat=n).reshape(chains, n)
         log_pz = self.prior((chains * n, dims)).log_prob(flat).sum(axis=1).reshape(chains, n)
-        q = self.posterior(params, repeats=n)
+        if q_freq is None:
+            q = self.posterior(params, repeats=n)
+            q_freq = q.cdf(zs.reshape(chains, n * dims))[1].reshape(chains, n, dims)
+        prec = self.discretizer.posterior(params[:1, :1]).prec
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
         # index_distribution discards their weights.
         with np.errstate(divide="ignore"):
-            log_qz = q.log_prob(zs.reshape(chains, n * dims)).reshape(chains, n, dims).sum(axis=2)
+            log_qz = np.log(q_freq.astype(np.float64)).sum(axis=2) - dims * prec * np.log(2.0)
         return log_px + log_pz - log_qz
 
     def index_distribution(self, log_w: np.ndarray, active: np.ndarray | None) -> Categorical:

@@ -43,13 +43,16 @@ class CISBitsBackCoder(LatentCoder):
         shifts[0] = 0
         return shifts
 
-    def _particles(self, u: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
-        """Cumulative frequencies ``(chains, N, dims)`` and their buckets, from ``u``."""
+    def _particles(
+        self, u: np.ndarray, params: GaussianParams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cumulative frequencies ``(chains, N, dims)``, their buckets and the buckets' Q freqs."""
         n, dims = self.num_particles, self.model.latent_dim
         q_all = self.posterior(params, n)
         cum = (u[:, None, :] + self._shifts(q_all.prec)[None]) % (1 << q_all.prec)
-        zs = q_all.ppf(cum.reshape(u.shape[0], n * dims)).reshape(u.shape[0], n, dims)
-        return cum, zs
+        zs, _, freq = q_all.ppf_interval(cum.reshape(u.shape[0], n * dims))
+        shape = (u.shape[0], n, dims)
+        return cum, zs.reshape(shape), freq.reshape(shape)
 
     def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
         io = LaneView.for_step(message, step, active)
@@ -59,9 +62,9 @@ class CISBitsBackCoder(LatentCoder):
         q = self.posterior(params)
         width_one = Uniform(1 << q.prec, q.prec, (chains, dims))
         u = self.clean(io.pop(width_one), active)
-        cum, zs = self._particles(u, params)
+        cum, zs, freq = self._particles(u, params)
         zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params), active)
+        index = self.index_distribution(self.log_weights(x, zs, params, freq), active)
         j = self.clean(io.pop(index)[:, 0], active)
         z = self.clean(io.swap(width_one, self.take_particle(cum, j), q), active)
         if not np.array_equal(z, self.clean(self.take_particle(zs, j), active)):
@@ -79,9 +82,9 @@ class CISBitsBackCoder(LatentCoder):
         width_one = Uniform(1 << q.prec, q.prec, (chains, dims))
         c_j = io.swap(q, z, width_one, reverse=True)
         u = self.clean((c_j - self._shifts(q.prec)[j]) % (1 << q.prec), active)
-        _, zs = self._particles(u, params)
+        _, zs, freq = self._particles(u, params)
         zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params), active)
+        index = self.index_distribution(self.log_weights(x, zs, params, freq), active)
         io.push(index, j[:, None])
         io.push(width_one, u)
         return x

@@ -11,7 +11,7 @@ import numpy as np
 
 from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
-from bitsback_core.distributions import Uniform
+from bitsback_core.distributions import KnownIntervals, Uniform
 from bitsback_mcbits.coders.base import LatentCoder
 
 __all__ = ["ISBitsBackCoder"]
@@ -43,13 +43,19 @@ class ISBitsBackCoder(LatentCoder):
         n, dims = self.num_particles, self.model.latent_dim
         chains = x.shape[0]
         params = self.posterior_params(x, step)
-        zs = self.clean(io.pop(self.posterior(params, n)), active)
-        zs = zs.reshape(chains, n, dims)
-        index = self.index_distribution(self.log_weights(x, zs, params), active)
+        q_all = self.posterior(params, n)
+        zs, start, freq = io.pop_intervals(q_all)
+        zs = self.clean(zs, active).reshape(chains, n, dims)
+        start, freq = start.reshape(zs.shape), freq.reshape(zs.shape)
+        index = self.index_distribution(self.log_weights(x, zs, params, freq), active)
         j = io.pop(index)[:, 0]
         j = self.clean(j, active)
         if n > 1:
-            io.push(self.posterior(params, n - 1), self._others(zs, j))
+            # The other particles go back with exactly the intervals they were popped with.
+            others = KnownIntervals(
+                self._others(zs, j), self._others(start, j), self._others(freq, j), q_all.prec, q_all.num_symbols
+            )
+            io.push(others, others.symbols)
         io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
         z = self.take_particle(zs, j)
         self.push_image(io, x, z)
@@ -61,14 +67,22 @@ class ISBitsBackCoder(LatentCoder):
         z, x = self.pop_image(io)
         j = self.clean(io.pop(Uniform(n, self.index_mprec, (chains, 1)))[:, 0], active)
         params = self.posterior_params(x, step)
-        zs = np.empty((chains, n, dims), dtype=np.int64)
+        q = self.posterior(params)
+        parts = np.empty((3, chains, n, dims), dtype=np.int64)  # symbols, starts, freqs
         if n > 1:
-            others = io.pop(self.posterior(params, n - 1))
+            others = io.pop_intervals(self.posterior(params, n - 1))
             keep = np.arange(n)[None, :] != j[:, None]
-            zs[keep] = others.reshape(chains * (n - 1), dims)
-        zs[np.arange(chains), j] = z
-        zs = self.clean(zs, active)
-        index = self.index_distribution(self.log_weights(x, zs, params), active)
+            for k in range(3):
+                parts[k][keep] = others[k].reshape(chains * (n - 1), dims)
+        start_j, freq_j = q.cdf(z)
+        for k, value in enumerate((z, start_j, freq_j)):
+            parts[k][np.arange(chains), j] = value
+        zs = self.clean(parts[0], active)
+        index = self.index_distribution(self.log_weights(x, zs, params, parts[2]), active)
         io.push(index, j[:, None])
-        io.push(self.posterior(params, n), zs.reshape(chains, n * dims))
+        flat = (chains, n * dims)
+        io.push(
+            KnownIntervals(zs.reshape(flat), parts[1].reshape(flat), parts[2].reshape(flat), q.prec, q.num_symbols),
+            zs.reshape(flat),
+        )
         return x
