@@ -234,8 +234,10 @@ class DiscretizedGaussian(QuantizedDistribution):
         n = self._buckets.num_buckets
         with np.errstate(invalid="ignore", over="ignore"):
             z = self._mean + self._std * ndtri((cf + 0.5) / float(1 << self.prec))
-        guess = np.searchsorted(self._buckets.edges, z, side="right") - 1
-        i = np.clip(guess, 0, n - 1).astype(np.int64)
+            # Buckets hold equal prior mass, so the prior CDF names z's bucket directly
+            # (several times faster than searching the edges).
+            guess = np.floor(ndtr(z) * n)
+        i = np.clip(np.nan_to_num(guess), 0, n - 1).astype(np.int64)
         for _ in range(3):
             here, after = self._start(np.stack([i, i + 1]))  # i + 1 <= n: start(n) = 2**prec
             lower = here > cf
