@@ -246,10 +246,17 @@ class DiscretizedGaussian(QuantizedDistribution):
                 return i, here, after - here
             i = np.clip(i - lower + higher, 0, n - 1)
         here, after = self._start(np.stack([i, i + 1]))
-        settled = (here <= cf) & (after > cf)
-        if not settled.all():
-            i = np.where(settled, i, self._bisect(cf))
-            here, after = self._start(np.stack([i, i + 1]))
+        unsettled = ~((here <= cf) & (after > cf))
+        if unsettled.any():
+            # Only the unsettled elements (far tails, flat regions) are bisected.
+            mean, std = np.broadcast_arrays(self._mean, self._std)
+            rest = DiscretizedGaussian._from_parts(
+                mean[unsettled], std[unsettled], self._buckets, self.prec, self.full_support
+            )
+            found = rest._bisect(cf[unsettled])
+            i, here, after = np.array(i), np.array(here), np.array(after)
+            i[unsettled] = found
+            here[unsettled], after[unsettled] = rest._start(np.stack([found, found + 1]))
         return i, here, after - here
 
     def _bisect(self, cf: np.ndarray) -> np.ndarray:
