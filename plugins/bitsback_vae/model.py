@@ -25,8 +25,9 @@ __all__ = ["BinaryVAE", "CheckpointError", "CODING_THREADS", "coding_threads", "
 #: Intra-op CPU threads for every computation whose floats become coding probabilities.
 #: torch's CPU kernels split work by thread count and the float results differ (by ~1e-6)
 #: between counts, which would change quantized frequencies between an encoder and a
-#: decoder on differently sized machines. One fixed count makes them agree.
-CODING_THREADS = 1
+#: decoder on differently sized machines. One fixed count makes them agree; two threads
+#: (not one) because the weights' batches are large: BB-IS(50) decodes about 15% faster.
+CODING_THREADS = 2
 
 
 @contextlib.contextmanager
