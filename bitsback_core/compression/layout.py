@@ -41,8 +41,3 @@ class ChainLayout:
         if used == self.chains:
             return None
         return np.arange(self.chains) < used
-
-    @staticmethod
-    def auto_chains(num_items: int, num_particles: int, max_rows: int = 4096) -> int:
-        """Chains so that one network batch (chains x particles) stays near ``max_rows`` rows."""
-        return max(1, min(num_items, max_rows // max(1, num_particles)))

@@ -68,19 +68,3 @@ def test_layout_is_a_frozen_value() -> None:
     assert layout == ChainLayout(5, 2, 3)
     with pytest.raises(AttributeError):
         layout.chains = 1  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(
-    "num_items, particles, max_rows, expected",
-    [
-        (10_000, 1, 4096, 4096),
-        (10_000, 50, 4096, 81),  # chains x particles stays near max_rows
-        (20, 1, 4096, 20),  # never more chains than images
-        (10_000, 5000, 4096, 1),  # at least one chain
-        (100, 0, 64, 64),  # zero particles treated as one
-    ],
-)
-def test_auto_chains(num_items: int, particles: int, max_rows: int, expected: int) -> None:
-    chains = ChainLayout.auto_chains(num_items, particles, max_rows)
-    assert chains == expected
-    ChainLayout(num_items, chains)  # always a valid layout
