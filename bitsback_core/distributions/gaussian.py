@@ -42,14 +42,11 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from bitsback_core.distributions._gaussian_kernels import Z_GRID, gaussian_cdf, gaussian_ppf_interval
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
 __all__ = ["MaxEntropyBuckets", "DiscretizedGaussian", "monotone_ndtr"]
-
-#: Arguments of ndtr are rounded to multiples of this (see the module docstring).
-Z_GRID = 2.0**-40
-
 
 def monotone_ndtr(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF that never decreases in ``z`` (ndtr of ``z`` rounded to the grid).
@@ -202,20 +199,11 @@ class DiscretizedGaussian(QuantizedDistribution):
         increasing in ``index`` with ``full_support``, else non-decreasing.
         """
         i = as_index_array(index, "index", self.num_symbols + 1, self.batch_shape)
-        return self._start(i)
-
-    def _start(self, i: np.ndarray) -> np.ndarray:
-        """:meth:`start` without the range check, for indices built internally."""
-        mass_below = monotone_ndtr((self._buckets.edges[i] - self._mean) / self._std)
-        if not self.full_support:
-            return np.floor(mass_below * float(1 << self.prec)).astype(np.int64)
-        spare = float((1 << self.prec) - self._buckets.num_buckets)
-        return np.floor(mass_below * spare).astype(np.int64) + i
+        return gaussian_cdf(self._mean, self._std, i, self._buckets.edges, self.prec, self.full_support)[0]
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = as_index_array(symbols, "symbols", self.num_symbols, self.batch_shape)
-        both = self._start(np.stack([idx, idx + 1]))
-        return both[0], both[1] - both[0]
+        return gaussian_cdf(self._mean, self._std, idx, self._buckets.edges, self.prec, self.full_support)
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         """Largest bucket ``i`` with ``start(i) <= cf`` ("largest" skips empty buckets)."""
@@ -224,48 +212,16 @@ class DiscretizedGaussian(QuantizedDistribution):
     def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The bucket holding each ``cf``, with its ``start`` and ``freq``.
 
-        The Gaussian quantile of ``cf`` guesses the bucket (one ndtri instead of ``b``
-        ndtr evaluations); a few exact ``start`` comparisons fix the guess, and elements
-        still unsettled after them (rare: very flat tails) fall back to bisection. The
-        answer is defined by ``start`` alone, so the guess only affects speed; the
-        interval comes from the same ``start`` values, so no CDF is evaluated twice.
+        The Gaussian quantile of ``cf`` guesses the bucket; exact ``start`` comparisons
+        walk from the guess, and elements still unsettled after three steps (rare: very
+        flat tails) are bisected. The answer is defined by ``start`` alone, so the guess
+        only affects speed; the interval comes from the same ``start`` values, so no CDF is
+        evaluated twice. One compiled pass (:mod:`._gaussian_kernels`).
         """
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
-        n = self._buckets.num_buckets
-        with np.errstate(invalid="ignore", over="ignore"):
-            z = self._mean + self._std * ndtri((cf + 0.5) / float(1 << self.prec))
-            # Buckets hold equal prior mass, so the prior CDF names z's bucket directly
-            # (several times faster than searching the edges).
-            guess = np.floor(ndtr(z) * n)
-        i = np.clip(np.nan_to_num(guess), 0, n - 1).astype(np.int64)
-        for _ in range(3):
-            here, after = self._start(np.stack([i, i + 1]))  # i + 1 <= n: start(n) = 2**prec
-            lower = here > cf
-            higher = after <= cf
-            if not (lower.any() or higher.any()):
-                return i, here, after - here
-            i = np.clip(i - lower + higher, 0, n - 1)
-        here, after = self._start(np.stack([i, i + 1]))
-        unsettled = ~((here <= cf) & (after > cf))
-        if unsettled.any():
-            # Only the unsettled elements (far tails, flat regions) are bisected.
-            mean, std = np.broadcast_arrays(self._mean, self._std)
-            rest = DiscretizedGaussian._from_parts(
-                mean[unsettled], std[unsettled], self._buckets, self.prec, self.full_support
-            )
-            found = rest._bisect(cf[unsettled])
-            i, here, after = np.array(i), np.array(here), np.array(after)
-            i[unsettled] = found
-            here[unsettled], after[unsettled] = rest._start(np.stack([found, found + 1]))
-        return i, here, after - here
-
-    def _bisect(self, cf: np.ndarray) -> np.ndarray:
-        """Largest i in [0, N) with start(i) <= cf, one bit at a time (N = 2**b)."""
-        lo = np.zeros(cf.shape, dtype=np.int64)
-        for bit in reversed(range(self._buckets.log_num_bucket)):
-            mid = lo + (1 << bit)
-            lo = np.where(self._start(np.minimum(mid, self._buckets.num_buckets)) <= cf, mid, lo)
-        return lo
+        return gaussian_ppf_interval(
+            self._mean, self._std, cf, self._buckets.edges, self.prec, self.full_support
+        )
 
     def __getitem__(self, key: Any) -> DiscretizedGaussian:
         return DiscretizedGaussian._from_parts(
