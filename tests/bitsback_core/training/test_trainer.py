@@ -10,13 +10,12 @@ import attrs
 import numpy as np
 import pytest
 import torch
+from bitsback_vae.model import BinaryVAE
 
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
-from bitsback_core.models.interface import LatentVariableModel
 from bitsback_core.registry import Registry, load_registry
 from bitsback_core.training import ExperimentClashError, TrainResult, train_model
-from bitsback_vae.model import BinaryVAE
 
 
 @pytest.fixture(scope="module")
@@ -207,31 +206,13 @@ def test_bad_settings_fail_before_any_work(tmp_path: Path, registry: Registry) -
     assert not (tmp_path / "run").exists()
 
 
-def test_only_differentiable_models_train(tiny_emnist: Path, tmp_path: Path) -> None:
-    class Frozen(LatentVariableModel):
-        PLUGIN_NAME = "Frozen"
-        latent_dim, obs_dim = 2, 784
-
-        @classmethod
-        def from_config(cls, config, checkpoint=None, device="cpu"):  # noqa: ANN001, ANN206
-            return cls()
-
-        def posterior(self, x):  # noqa: ANN001, ANN201
-            raise NotImplementedError
-
-        def likelihood(self, z, prec):  # noqa: ANN001, ANN201
-            raise NotImplementedError
-
-        def log_weights(self, x, num_particles, seed):  # noqa: ANN001, ANN201
-            raise NotImplementedError
-
-        def save(self, path):  # noqa: ANN001, ANN201
-            raise NotImplementedError
-
+def test_only_differentiable_models_train(
+    tiny_emnist: Path, tmp_path: Path, opaque_model_class: type
+) -> None:
     registry = load_registry()
-    registry.register("model", Frozen, plugin="test")
+    registry.register("model", opaque_model_class, plugin="test")
     with pytest.raises(ConfigError, match="not a DifferentiableModel"):
-        train_model(_config(tiny_emnist, tmp_path, model="Frozen"), registry)
+        train_model(_config(tiny_emnist, tmp_path, model="Opaque"), registry)
 
 
 def test_an_unreadable_state_is_reported_not_overwritten(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from bitsback_core.models.interface import GaussianParams, LatentVariableModel
-from bitsback_core.proposals.interface import Proposal
 from bitsback_vae.model import BinaryVAE
 from bitsback_vae.proposals import AmortizedProposal, IterativeProposal
+
+from bitsback_core.models.interface import GaussianParams
+from bitsback_core.proposals.interface import Proposal
 
 
 def test_amortized_proposal_is_the_encoder(
@@ -74,27 +74,6 @@ def test_iterative_proposal_leaves_network_gradients_alone(
     assert all(p.grad is None for p in mnist1_model.network.parameters())
 
 
-class _NotDifferentiable(LatentVariableModel):
-    PLUGIN_NAME = "test-only"
-    latent_dim, obs_dim = 2, 784
-
-    @classmethod
-    def from_config(cls, config, checkpoint=None, device="cpu"):  # noqa: ANN001, ANN206
-        return cls()
-
-    def posterior(self, x):  # noqa: ANN001, ANN201
-        raise NotImplementedError
-
-    def likelihood(self, z, prec):  # noqa: ANN001, ANN201
-        raise NotImplementedError
-
-    def log_weights(self, x, num_particles, seed):  # noqa: ANN001, ANN201
-        raise NotImplementedError
-
-    def save(self, path):  # noqa: ANN001, ANN201
-        raise NotImplementedError
-
-
 @pytest.mark.parametrize(
     ("options", "match"),
     [
@@ -111,9 +90,11 @@ def test_iterative_proposal_rejects_bad_options(
         IterativeProposal(mnist1_model, **options)
 
 
-def test_iterative_proposal_needs_a_differentiable_model(mnist1_model: BinaryVAE) -> None:
+def test_iterative_proposal_needs_a_differentiable_model(
+    mnist1_model: BinaryVAE, opaque_model_class: type
+) -> None:
     with pytest.raises(TypeError, match="DifferentiableModel"):
-        IterativeProposal(_NotDifferentiable())
+        IterativeProposal(opaque_model_class())
     with pytest.raises(ValueError, match="shape"):
         IterativeProposal(mnist1_model)(np.zeros((2, 10)))
     assert IterativeProposal.ALIASES == ("iterative_inference",)
