@@ -95,7 +95,7 @@ def _bucket_of(z, edges, lookup, lo, scale):  # type: ignore[no-untyped-def]  # 
 
 
 @numba.njit(parallel=True, cache=True)
-def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, prec, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, quantiles, prec, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = cf.shape[0]
     n = edges.shape[0] - 1
     log_n = 0
@@ -109,7 +109,10 @@ def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, prec, f
     for k in numba.prange(size):
         m, s, c = mean[k], std[k], cf[k]
         # Guess: the prior bucket holding the Gaussian quantile of c; exact starts check it.
-        z = m + s * ndtri((np.float64(c) + 0.5) / total)
+        if quantiles.shape[0]:
+            z = m + s * quantiles[c]
+        else:
+            z = m + s * ndtri((np.float64(c) + 0.5) / total)
         i = _bucket_of(z, edges, lookup, lookup_lo, lookup_scale)
         here = _start(i, m, s, edges, total, spare, full, ndtr)
         after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
@@ -190,6 +193,19 @@ def bucket_lookup(edges_key: bytes) -> tuple[np.ndarray, float, float]:
     return table, lo, scale
 
 
+#: Precisions up to this get a table of the standard normal quantile of every ``cf`` (512 KiB at 16).
+_QUANTILE_TABLE_MAX_PREC = 16
+_NO_QUANTILES = np.zeros(0, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=4)
+def quantile_table(prec: int) -> np.ndarray:
+    """``ndtri((cf + 0.5) / 2**prec)`` for every ``cf``: the guess's quantile as one lookup."""
+    table = scipy.special.ndtri((np.arange(1 << prec, dtype=np.float64) + 0.5) / float(1 << prec))
+    table.setflags(write=False)
+    return table
+
+
 def gaussian_ppf_interval(
     mean: np.ndarray, std: np.ndarray, cf: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,6 +220,7 @@ def gaussian_ppf_interval(
         lookup,
         lo,
         scale,
+        quantile_table(prec) if prec <= _QUANTILE_TABLE_MAX_PREC else _NO_QUANTILES,
         int(prec),
         bool(full_support),
         _NDTR,
