@@ -34,10 +34,13 @@ from typing import Callable
 
 import numpy as np
 
+from bitsback_core.ans._kernels import decode_lanes, push_lanes, take_words
+
 __all__ = ["Message", "MessageFormatError", "EmptyStackError"]
 
 _MAGIC = b"BBANS2\x00\x00"
 _HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
+_EVERY_LANE = np.zeros(0, dtype=bool)
 
 
 def _log2_u64(a: np.ndarray) -> np.ndarray:
@@ -130,73 +133,46 @@ class Message:
         other._drawn = self._drawn.copy()
         return other
 
-    def _flat_index(self, mask: np.ndarray | None) -> np.ndarray | None:
+    def _lane_values(self, a: np.ndarray | int) -> np.ndarray:
+        """``a`` broadcast to the message shape, as a flat contiguous int64 array."""
+        arr = np.asarray(a, dtype=np.int64)
+        if arr.shape != self.shape:
+            arr = np.broadcast_to(arr, self.shape)
+        return np.ascontiguousarray(arr).reshape(-1)
+
+    def _lane_mask(self, mask: np.ndarray | None) -> np.ndarray:
+        """Flat bool mask over the lanes, or an empty array for "every lane"."""
         if mask is None:
-            return None
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != self.shape:
-            mask = np.broadcast_to(mask, self.shape)
-        return np.flatnonzero(mask)
-
-    @staticmethod
-    def _as_u64(a: np.ndarray | int, shape: tuple[int, int], idx: np.ndarray | None) -> np.ndarray:
-        arr = np.asarray(a)
-        if arr.shape != shape:
-            arr = np.broadcast_to(arr, shape)
-        arr = arr.reshape(-1)
-        if idx is not None:
-            arr = arr[idx]
-        return arr.astype(np.uint64)
-
-    def _operands(
-        self, start: np.ndarray | int, freq: np.ndarray | int, prec: int, mask: np.ndarray | None
-    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-        """Flat lane indices (None: all), uint64 start and freq, and the heads they touch."""
-        self._check_prec(prec)
-        idx = self._flat_index(mask)
-        head = self._head if idx is None else self._head[idx]
-        return idx, self._as_u64(start, self.shape, idx), self._as_u64(freq, self.shape, idx), head
+            return _EVERY_LANE
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != self.shape:
+            m = np.broadcast_to(m, self.shape)
+        return np.ascontiguousarray(m).reshape(-1)
 
     def _check_prec(self, prec: int) -> None:
         if not 1 <= prec <= self.lprec:
             raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
 
     # ------------------------------------------------------------------ stack
-    def _emit(self, lanes: np.ndarray, words: np.ndarray) -> None:
-        """Append one word to each lane in ``lanes`` (distinct flat indices)."""
-        if lanes.size == 0:
-            return
-        lengths = self._len[lanes]
-        needed = int(lengths.max()) + 1
+    def _reserve(self, words_per_lane: int) -> None:
+        """Make room for ``words_per_lane`` more words on every lane (the stack array grows by doubling)."""
+        needed = int(self._len.max(initial=0)) + words_per_lane
         if needed > self._words.shape[1]:
             grown = np.zeros((self.num_lanes, max(needed, 2 * self._words.shape[1])), np.uint32)
             grown[:, : self._words.shape[1]] = self._words
             self._words = grown
-        self._words[lanes, lengths] = words.astype(np.uint32)
-        self._len[lanes] = lengths + 1
 
-    def _take(self, lanes: np.ndarray) -> np.ndarray:
-        """Remove and return the top word of each lane in ``lanes``; draw if empty."""
-        out = np.empty(lanes.size, dtype=np.uint64)
-        lengths = self._len[lanes]
-        full = lengths > 0
-        if full.any():
-            lf = lanes[full]
-            top = lengths[full] - 1
-            out[full] = self._words[lf, top]
-            self._len[lf] = top
-        if not full.all():
-            empty = lanes[~full]
-            if self.strict:
-                raise EmptyStackError(
-                    f"popped past the end of {empty.size} lane(s): the message is corrupt or "
-                    "truncated, or the decoder's settings differ from the encoder's"
-                )
-            mask = (1 << self.bprec) - 1
-            drawn = self._rng.integers(0, 1 << 32, size=empty.size, dtype=np.uint64)
-            out[~full] = drawn & np.uint64(mask)
-            self._drawn[empty] += 1
-        return out
+    def _draw_words(self, lanes: np.ndarray) -> None:
+        """Shift a word drawn from the generator into each of ``lanes`` (all stacks empty)."""
+        if self.strict:
+            raise EmptyStackError(
+                f"popped past the end of {lanes.size} lane(s): the message is corrupt or "
+                "truncated, or the decoder's settings differ from the encoder's"
+            )
+        mask = (1 << self.bprec) - 1
+        drawn = self._rng.integers(0, 1 << 32, size=lanes.size, dtype=np.uint64) & np.uint64(mask)
+        self._head[lanes] = (self._head[lanes] << np.uint64(self.bprec)) | drawn
+        self._drawn[lanes] += 1
 
     # ------------------------------------------------------------------ coding
     def push(
@@ -211,25 +187,21 @@ class Message:
         ``start`` and ``freq`` broadcast to ``(chains, lanes)``; lanes where ``mask`` is
         false are left untouched.
         """
-        idx, start_u, freq_u, head = self._operands(start, freq, prec, mask)
-        if freq_u.size and (freq_u.min() < 1 or (start_u + freq_u).max() > (1 << prec)):
+        self._check_prec(prec)
+        self._reserve(-(-prec // self.bprec))  # a push spills at most ceil(prec / bprec) words
+        status = push_lanes(
+            self._head,
+            self._lane_values(start),
+            self._lane_values(freq),
+            self._lane_mask(mask),
+            prec,
+            self.lprec,
+            self.bprec,
+            self._words,
+            self._len,
+        )
+        if status < 0:
             raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
-        # Spill words until head < freq * 2**(lprec - prec + bprec), so the new head fits.
-        shift = np.uint64(self.lprec - prec + self.bprec)
-        bshift = np.uint64(self.bprec)
-        word_mask = np.uint64((1 << self.bprec) - 1)
-        while True:
-            spill = (head >> shift) >= freq_u
-            if not spill.any():
-                break
-            lanes = np.flatnonzero(spill) if idx is None else idx[spill]
-            self._emit(lanes, head[spill] & word_mask)
-            head = np.where(spill, head >> bshift, head)
-        head = ((head // freq_u) << np.uint64(prec)) + (head % freq_u) + start_u
-        if idx is None:
-            self._head = head
-        else:
-            self._head[idx] = head
 
     def peek(self, prec: int, mask: np.ndarray | None = None) -> np.ndarray:
         """First phase of a pop: the cumulative frequency in ``[0, 2**prec)`` of each lane.
@@ -251,25 +223,20 @@ class Message:
         mask: np.ndarray | None = None,
     ) -> None:
         """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
-        idx, start_u, freq_u, head = self._operands(start, freq, prec, mask)
-        cf = head & np.uint64((1 << prec) - 1)
-        offset = cf - start_u  # wraps to a huge value when cf < start
-        if (offset >= freq_u).any():
+        self._check_prec(prec)
+        low = decode_lanes(
+            self._head, self._lane_values(start), self._lane_values(freq), self._lane_mask(mask), prec, self.lprec
+        )
+        if low.size == 1 and low[0] < 0:
             raise ValueError("commit: the interval does not contain the peeked cumulative frequency")
-        head = freq_u * (head >> np.uint64(prec)) + offset
+        # Refill heads below 2**lprec one word at a time: from the lane's stack, else drawn
+        # (in lane order, one batch per round, so the generator's words land where they always did).
         lower = np.uint64(1 << self.lprec)
-        bshift = np.uint64(self.bprec)
-        while True:
-            refill = head < lower
-            if not refill.any():
-                break
-            words = self._take(np.flatnonzero(refill) if idx is None else idx[refill])
-            head = head.copy()
-            head[refill] = (head[refill] << bshift) | words
-        if idx is None:
-            self._head = head
-        else:
-            self._head[idx] = head
+        while low.size:
+            empty = take_words(self._head, low, self._words, self._len, self.bprec)
+            if empty.size:
+                self._draw_words(empty)
+            low = low[self._head[low] < lower]
 
     def pop(
         self,

@@ -1,0 +1,115 @@
+"""Compiled (numba) inner loops of :class:`~bitsback_core.ans.message.Message`.
+
+Why: a push or a pop of one lane row is a dozen small numpy operations (masking, fancy
+indexing, the spill and refill loops), and a BB-IS(50) image needs about a hundred rows,
+so the per-operation overhead, not the arithmetic, set the message's cost. These loops
+do the same integer arithmetic lane by lane in one call. Lanes are independent streams,
+so visiting them in any order gives the same state; everything that depends on an order
+across lanes (the words drawn from the seeded generator for empty lanes) stays in Python,
+in the order the numpy implementation used.
+
+All arithmetic is on uint64 (numba would promote a mix of signed and unsigned integers to
+float64, so every operand is cast explicitly). ``mask`` is a flat bool array over all
+lanes, or empty for "every lane".
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["push_lanes", "decode_lanes", "take_words"]
+
+
+@numba.njit(cache=True)
+def push_lanes(
+    head: np.ndarray,
+    start: np.ndarray,
+    freq: np.ndarray,
+    mask: np.ndarray,
+    prec: int,
+    lprec: int,
+    bprec: int,
+    words: np.ndarray,
+    lengths: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Encode ``[start, start + freq)`` of ``2**prec`` on every masked lane, spilling words.
+
+    Returns 0, or -1 (and changes nothing) when an interval is invalid. ``words`` must have
+    room for ``ceil(prec / bprec)`` more words on every lane.
+    """
+    n = head.shape[0]
+    everyone = mask.shape[0] == 0
+    top = np.int64(1) << prec
+    for k in range(n):
+        if everyone or mask[k]:
+            if freq[k] < 1 or start[k] < 0 or start[k] + freq[k] > top:
+                return -1
+    shift = np.uint64(lprec - prec + bprec)
+    bshift = np.uint64(bprec)
+    word_mask = np.uint64((np.int64(1) << bprec) - 1)
+    uprec = np.uint64(prec)
+    for k in range(n):
+        if everyone or mask[k]:
+            f = np.uint64(freq[k])
+            h = head[k]
+            while (h >> shift) >= f:
+                words[k, lengths[k]] = np.uint32(h & word_mask)
+                lengths[k] += 1
+                h = h >> bshift
+            head[k] = ((h // f) << uprec) + (h % f) + np.uint64(start[k])
+    return 0
+
+
+@numba.njit(cache=True)
+def decode_lanes(
+    head: np.ndarray, start: np.ndarray, freq: np.ndarray, mask: np.ndarray, prec: int, lprec: int
+) -> np.ndarray:
+    """Remove the symbol ``[start, start + freq)`` from every masked lane (no refill yet).
+
+    Returns the lanes whose head fell below ``2**lprec``, in increasing order, or a single
+    ``-1`` (and changes nothing) when an interval does not hold the lane's cumulative frequency.
+    """  # pragma: no cover - compiled
+    n = head.shape[0]
+    everyone = mask.shape[0] == 0
+    uprec = np.uint64(prec)
+    cf_mask = np.uint64((np.int64(1) << prec) - 1)
+    for k in range(n):
+        if everyone or mask[k]:
+            cf = np.int64(head[k] & cf_mask)
+            if not (start[k] <= cf and cf - start[k] < freq[k]):
+                return np.full(1, -1, dtype=np.int64)
+    lower = np.uint64(1) << np.uint64(lprec)
+    low = np.empty(n, dtype=np.int64)
+    count = 0
+    for k in range(n):
+        if everyone or mask[k]:
+            h = head[k]
+            offset = (h & cf_mask) - np.uint64(start[k])
+            h = np.uint64(freq[k]) * (h >> uprec) + offset
+            head[k] = h
+            if h < lower:
+                low[count] = k
+                count += 1
+    return low[:count]
+
+
+@numba.njit(cache=True)
+def take_words(head: np.ndarray, lanes: np.ndarray, words: np.ndarray, lengths: np.ndarray, bprec: int) -> np.ndarray:
+    """Shift the top stack word into the head of each lane in ``lanes`` that has one.
+
+    Returns the lanes whose stack was empty (in the order given): their words must be
+    drawn by the caller.
+    """  # pragma: no cover - compiled
+    bshift = np.uint64(bprec)
+    empty = np.empty(lanes.shape[0], dtype=np.int64)
+    count = 0
+    for j in range(lanes.shape[0]):
+        k = lanes[j]
+        if lengths[k] > 0:
+            lengths[k] -= 1
+            head[k] = (head[k] << bshift) | np.uint64(words[k, lengths[k]])
+        else:
+            empty[count] = k
+            count += 1
+    return empty[:count]
