@@ -42,9 +42,8 @@ def push_lanes(
     everyone = mask.shape[0] == 0
     top = np.int64(1) << prec
     for k in range(n):
-        if everyone or mask[k]:
-            if freq[k] < 1 or start[k] < 0 or start[k] + freq[k] > top:
-                return -1
+        if (everyone or mask[k]) and (freq[k] < 1 or start[k] < 0 or start[k] + freq[k] > top):
+            return -1
     shift = np.uint64(lprec - prec + bprec)
     bshift = np.uint64(bprec)
     word_mask = np.uint64((np.int64(1) << bprec) - 1)

@@ -117,7 +117,7 @@ def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, quantil
         here = _start(i, m, s, edges, total, spare, full, ndtr)
         after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
         steps = 0
-        while not (here <= c and c < after):
+        while not here <= c < after:
             steps += 1
             if steps > 3:
                 # Far from the guess (flat tails, runs of empty buckets): bisect.

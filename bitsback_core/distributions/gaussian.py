@@ -42,7 +42,11 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from bitsback_core.distributions._gaussian_kernels import Z_GRID, gaussian_cdf, gaussian_ppf_interval
+from bitsback_core.distributions._gaussian_kernels import (
+    Z_GRID,
+    gaussian_cdf,
+    gaussian_ppf_interval,
+)
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
