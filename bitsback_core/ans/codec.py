@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import numpy as np
 
+from bitsback_core.ans._kernels import pop_rows, push_vector
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
@@ -123,19 +125,34 @@ def push_symbols(
     active: np.ndarray | None = None,
     offset: int = 0,
 ) -> None:
-    """Push ``symbols`` (int ``(chains, n)``) distributed as ``dist`` (batch ``(chains, n)``)."""
+    """Push ``symbols`` (int ``(chains, n)``) distributed as ``dist`` (batch ``(chains, n)``).
+
+    The intervals come from one ``dist.cdf`` of the whole vector; one compiled loop then
+    pushes them, each lane receiving its positions in row order.
+    """
     chains, lanes = message.shape
     symbols = _check_push(message, dist, symbols)
     start, freq = dist.cdf(symbols)
     n = symbols.shape[1]
-    for lo, hi, j_lo, j_hi in _rows(offset % lanes, n, lanes):
-        mask = _mask(active, chains, lanes, lo, hi)
-        message.push(
-            _place(start[:, j_lo:j_hi], lanes, lo, hi),
-            _place(freq[:, j_lo:j_hi], lanes, lo, hi),
-            dist.prec,
-            mask,
-        )
+    if n == 0:
+        return
+    message._check_prec(dist.prec)
+    message._reserve(-(-n // lanes) * -(-dist.prec // message.bprec))
+    status = push_vector(
+        message._head,
+        message._words,
+        message._len,
+        message.lprec,
+        message.bprec,
+        lanes,
+        _active(active, chains),
+        offset % lanes,
+        _int64(start, (chains, n)),
+        _int64(freq, (chains, n)),
+        dist.prec,
+    )
+    if status < 0:
+        raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
 
 
 def pop_symbols(
@@ -162,6 +179,11 @@ def pop_intervals(
     chains, lanes = message.shape
     n = _check_pop(message, dist)
     out = np.zeros((3, chains, n), dtype=np.int64)
+    program = dist.row_program() if n else None
+    if program is not None:
+        first_row, last_row = (offset % lanes + n - 1) // lanes, (offset % lanes) // lanes
+        _compiled_rows(message, program, dist.prec, active, offset % lanes, n, out, first_row, last_row, -1, None)
+        return out[0], out[1], out[2]
     for row in reversed(list(_rows(offset % lanes, n, lanes))):
         out[:, :, row[2] : row[3]] = _pop_row(message, dist, row, active)
     return out[0], out[1], out[2]
@@ -188,15 +210,92 @@ def swap_symbols(
     n = symbols.shape[1]
     if _check_pop(message, pop_dist) != n:
         raise ValueError("swap_symbols: push and pop distributions differ in length")
-    out = np.zeros((chains, n), dtype=np.int64)
+    out = np.zeros((3, chains, n), dtype=np.int64)
+    program = pop_dist.row_program() if n else None
+    if program is not None:
+        message._check_prec(push_dist.prec)
+        start, freq = push_dist.cdf(symbols)
+        pushed = (_int64(start, (chains, n)), _int64(freq, (chains, n)), push_dist.prec)
+        message._reserve(-(-n // lanes) * -(-push_dist.prec // message.bprec))
+        low_row, high_row = (offset % lanes) // lanes, (offset % lanes + n - 1) // lanes
+        first_row, last_row, step = (high_row, low_row, -1) if reverse else (low_row, high_row, 1)
+        _compiled_rows(message, program, pop_dist.prec, active, offset % lanes, n, out, first_row, last_row, step, pushed)
+        return out[0]
     rows = list(_rows(offset % lanes, n, lanes))
     for row in reversed(rows) if reverse else rows:
         lo, hi, j_lo, j_hi = row
         mask = _mask(active, chains, lanes, lo, hi)
         start, freq = push_dist[:, j_lo:j_hi].cdf(symbols[:, j_lo:j_hi])
         message.push(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), push_dist.prec, mask)
-        out[:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)[0]
-    return out
+        out[0][:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)[0]
+    return out[0]
+
+
+def _compiled_rows(
+    message: Message,
+    program: tuple[Any, tuple[Any, ...]],
+    prec: int,
+    active: np.ndarray | None,
+    offset: int,
+    n: int,
+    out: np.ndarray,
+    first_row: int,
+    last_row: int,
+    step: int,
+    pushed: tuple[np.ndarray, np.ndarray, int] | None,
+) -> None:
+    """Pop (or swap) rows ``first_row .. last_row`` in one compiled loop (:func:`pop_rows`).
+
+    The loop hands back a row only when some lane needs words from the generator (or a
+    second refill round); that row is finished here exactly as :meth:`Message.commit`
+    finishes one, so the generator's words go to the same lanes in the same order.
+    """
+    chains, lanes = message.shape
+    message._check_prec(prec)
+    ppf, params = program
+    flags = _active(active, chains)
+    push_start, push_freq, push_prec = pushed if pushed is not None else (_NO_PUSH, _NO_PUSH, 1)
+    row = first_row
+    while True:
+        status, row, empty = pop_rows(
+            message._head, message._words, message._len, message.lprec, message.bprec, lanes,
+            flags, offset, n, prec, ppf, params, push_start, push_freq, push_prec, out,
+            row, last_row, step,
+        )  # fmt: skip
+        if status == 0:
+            return
+        if status == -1:
+            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+        if status == -2:
+            raise ValueError("row program: the interval found does not contain the cumulative frequency")
+        # Finish this row's refill like Message.commit: draw for the empty stacks, then
+        # further rounds for heads still below 2**lprec.
+        row_lanes = _row_lanes(flags, lanes, offset, n, row)
+        message._refill(row_lanes[message._head[row_lanes] < np.uint64(1 << message.lprec)], empty)
+        if row == last_row:
+            return
+        row += step
+
+
+def _row_lanes(active: np.ndarray, lanes: int, offset: int, n: int, row: int) -> np.ndarray:
+    """Flat indices, increasing, of the active chains' lanes in ``row``."""
+    lo = max(offset, row * lanes) - row * lanes
+    hi = min(offset + n, (row + 1) * lanes) - row * lanes
+    chains = np.flatnonzero(active)
+    return (chains[:, None] * lanes + np.arange(lo, hi)[None, :]).reshape(-1)
+
+
+def _active(active: np.ndarray | None, chains: int) -> np.ndarray:
+    if active is None:
+        return np.ones(chains, dtype=bool)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(active, dtype=bool), (chains,)))
+
+
+def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.int64), shape))
+
+
+_NO_PUSH = np.zeros((0, 0), dtype=np.int64)
 
 
 @attrs.frozen

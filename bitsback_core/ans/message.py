@@ -162,6 +162,23 @@ class Message:
             grown[:, : self._words.shape[1]] = self._words
             self._words = grown
 
+    def _refill(self, low: np.ndarray, empty: np.ndarray) -> None:
+        """Finish refilling the heads of ``low`` (flat lanes, increasing) after a first round.
+
+        The first round has shifted a stack word into every lane of ``low`` except
+        ``empty``, whose stacks were empty: those draw now, in lane order, one generator
+        call per round; lanes still below ``2**lprec`` repeat (only when ``bprec < lprec``).
+        That order is part of the format's behaviour: it decides which initial bits go where.
+        """
+        lower = np.uint64(1 << self.lprec)
+        while True:
+            if empty.size:
+                self._draw_words(empty)
+            low = low[self._head[low] < lower]
+            if not low.size:
+                return
+            empty = take_words(self._head, low, self._words, self._len, self.bprec)
+
     def _draw_words(self, lanes: np.ndarray) -> None:
         """Shift a word drawn from the generator into each of ``lanes`` (all stacks empty)."""
         if self.strict:
@@ -229,14 +246,7 @@ class Message:
         )
         if low.size == 1 and low[0] < 0:
             raise ValueError("commit: the interval does not contain the peeked cumulative frequency")
-        # Refill heads below 2**lprec one word at a time: from the lane's stack, else drawn
-        # (in lane order, one batch per round, so the generator's words land where they always did).
-        lower = np.uint64(1 << self.lprec)
-        while low.size:
-            empty = take_words(self._head, low, self._words, self._len, self.bprec)
-            if empty.size:
-                self._draw_words(empty)
-            low = low[self._head[low] < lower]
+        self._refill(low, take_words(self._head, low, self._words, self._len, self.bprec))
 
     def pop(
         self,

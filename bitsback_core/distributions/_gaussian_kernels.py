@@ -28,7 +28,7 @@ import numpy as np
 import scipy.special
 from numba.extending import get_cython_function_address
 
-__all__ = ["gaussian_cdf", "gaussian_ppf_interval", "Z_GRID"]
+__all__ = ["Z_GRID", "gaussian_cdf", "gaussian_ppf_interval", "gaussian_row_params", "gaussian_row_ppf"]
 
 #: Arguments of ndtr are rounded to multiples of this (see ``gaussian.py``).
 Z_GRID = 2.0**-40
@@ -94,53 +94,70 @@ def _bucket_of(z, edges, lookup, lo, scale):  # type: ignore[no-untyped-def]  # 
     return i
 
 
+@numba.njit(cache=True, inline="always")
+def _search(m, s, c, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """``(bucket, start, freq)`` holding cumulative frequency ``c`` for N(m, s)."""
+    n = edges.shape[0] - 1
+    # Guess: the prior bucket holding the Gaussian quantile of c; exact starts check it.
+    if quantiles.shape[0]:
+        z = m + s * quantiles[c]
+    else:
+        z = m + s * ndtri((np.float64(c) + 0.5) / total)
+    i = _bucket_of(z, edges, lookup, lookup_lo, lookup_scale)
+    here = _start(i, m, s, edges, total, spare, full, ndtr)
+    after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
+    steps = 0
+    while not here <= c < after:
+        steps += 1
+        if steps > 3:
+            # Far from the guess (flat tails, runs of empty buckets): bisect.
+            i = 0
+            bit = 1
+            while bit < n:
+                bit <<= 1
+            bit >>= 1
+            while bit > 0:
+                mid = i + bit
+                if mid < n and _start(mid, m, s, edges, total, spare, full, ndtr) <= c:
+                    i = mid
+                bit >>= 1
+            here = _start(i, m, s, edges, total, spare, full, ndtr)
+            after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
+            break
+        if here > c:  # start(0) = 0 <= c, so i >= 1 here
+            i -= 1
+            after = here
+            here = _start(i, m, s, edges, total, spare, full, ndtr)
+        else:  # after <= c < start(n), so i + 1 <= n - 1
+            i += 1
+            here = after
+            after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
+    return i, here, after - here
+
+
 @numba.njit(parallel=True, cache=True)
 def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, quantiles, prec, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = cf.shape[0]
     n = edges.shape[0] - 1
-    log_n = 0
-    while (1 << log_n) < n:
-        log_n += 1
     total = np.float64(np.int64(1) << prec)
     spare = np.float64((np.int64(1) << prec) - n)
     sym = np.empty(size, dtype=np.int64)
     start = np.empty(size, dtype=np.int64)
     freq = np.empty(size, dtype=np.int64)
     for k in numba.prange(size):
-        m, s, c = mean[k], std[k], cf[k]
-        # Guess: the prior bucket holding the Gaussian quantile of c; exact starts check it.
-        if quantiles.shape[0]:
-            z = m + s * quantiles[c]
-        else:
-            z = m + s * ndtri((np.float64(c) + 0.5) / total)
-        i = _bucket_of(z, edges, lookup, lookup_lo, lookup_scale)
-        here = _start(i, m, s, edges, total, spare, full, ndtr)
-        after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
-        steps = 0
-        while not here <= c < after:
-            steps += 1
-            if steps > 3:
-                # Far from the guess (flat tails, runs of empty buckets): bisect.
-                i = 0
-                for bit in range(log_n - 1, -1, -1):
-                    mid = i + (1 << bit)
-                    if mid < n and _start(mid, m, s, edges, total, spare, full, ndtr) <= c:
-                        i = mid
-                here = _start(i, m, s, edges, total, spare, full, ndtr)
-                after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
-                break
-            if here > c:  # start(0) = 0 <= c, so i >= 1 here
-                i -= 1
-                after = here
-                here = _start(i, m, s, edges, total, spare, full, ndtr)
-            else:  # after <= c < start(n), so i + 1 <= n - 1
-                i += 1
-                here = after
-                after = _start(i + 1, m, s, edges, total, spare, full, ndtr)
-        sym[k] = i
-        start[k] = here
-        freq[k] = after - here
+        sym[k], start[k], freq[k] = _search(
+            mean[k], std[k], cf[k], edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri
+        )
     return sym, start, freq
+
+
+@numba.njit(cache=True)
+def gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row program of a ``(chains, n)`` DiscretizedGaussian (see ``QuantizedDistribution.row_program``)."""
+    mean, std, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri = params
+    return _search(
+        mean[c, j], std[c, j], cf, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri
+    )
 
 
 @numba.njit(parallel=True, cache=True)
@@ -227,6 +244,28 @@ def gaussian_ppf_interval(
         _NDTRI,
     )
     return sym.reshape(shape), start.reshape(shape), freq.reshape(shape)
+
+
+def gaussian_row_params(
+    mean: np.ndarray, std: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
+) -> tuple:
+    """The parameter tuple :func:`gaussian_row_ppf` reads, for 2-D ``mean`` and ``std``."""
+    lookup, lo, scale = bucket_lookup(edges.tobytes())
+    n = edges.shape[0] - 1
+    return (
+        np.asarray(mean, dtype=np.float64),
+        np.asarray(std, dtype=np.float64),
+        edges,
+        lookup,
+        lo,
+        scale,
+        quantile_table(prec) if prec <= _QUANTILE_TABLE_MAX_PREC else _NO_QUANTILES,
+        float(1 << prec),
+        float((1 << prec) - n),
+        bool(full_support),
+        _NDTR,
+        _NDTRI,
+    )
 
 
 def gaussian_cdf(

@@ -20,6 +20,7 @@ from bitsback_core.distributions._kernels import (
     sum_log_prob_from_logits,
     sum_log_prob_rows,
 )
+from bitsback_core.distributions._row_kernels import bernoulli_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
@@ -145,6 +146,12 @@ class Bernoulli(QuantizedDistribution):
         c1 = self._counts()
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, c1.shape)
         return (cf >= (1 << self.prec) - c1).astype(np.int64)
+
+    def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
+        c1 = self._counts()
+        if c1.ndim != 2:
+            return None
+        return bernoulli_row_ppf, (c1.astype(np.int64, copy=False), np.int64(1 << self.prec))
 
     def __getitem__(self, key: Any) -> Bernoulli:
         return Bernoulli._from_counts(self._counts()[key], self.prec)

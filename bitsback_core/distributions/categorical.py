@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bitsback_core.distributions._row_kernels import categorical_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 
@@ -104,6 +105,11 @@ class Categorical(QuantizedDistribution):
         # The symbol is the number of interval starts after 0 that are <= cf.
         inner = self._table(cf.shape)[..., 1:-1]
         return np.count_nonzero(inner <= cf[..., None], axis=-1).astype(np.int64)
+
+    def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
+        if self._starts.ndim != 3:
+            return None
+        return categorical_row_ppf, (self._starts.astype(np.int64, copy=False),)
 
     def __getitem__(self, key: Any) -> Categorical:
         # Move the symbol axis to the front so ``key`` (Ellipsis included) only ever

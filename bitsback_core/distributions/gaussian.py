@@ -46,6 +46,8 @@ from bitsback_core.distributions._gaussian_kernels import (
     Z_GRID,
     gaussian_cdf,
     gaussian_ppf_interval,
+    gaussian_row_params,
+    gaussian_row_ppf,
 )
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
@@ -225,6 +227,13 @@ class DiscretizedGaussian(QuantizedDistribution):
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
         return gaussian_ppf_interval(
             self._mean, self._std, cf, self._buckets.edges, self.prec, self.full_support
+        )
+
+    def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
+        if len(self.batch_shape) != 2:
+            return None
+        return gaussian_row_ppf, gaussian_row_params(
+            self._mean, self._std, self._buckets.edges, self.prec, self.full_support
         )
 
     def __getitem__(self, key: Any) -> DiscretizedGaussian:

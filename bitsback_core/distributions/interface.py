@@ -75,6 +75,18 @@ class QuantizedDistribution(ABC):
         start, freq = self.cdf(symbols)
         return symbols, start, freq
 
+    def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
+        """Optional speed hook: a compiled search for popping ``(chains, n)`` vectors.
+
+        Returns ``(ppf, params)`` where ``ppf`` is a ``numba.njit`` function
+        ``ppf(params, chain, element, cumfreq) -> (symbol, start, freq)`` giving exactly
+        what :meth:`ppf_interval` gives for element ``[chain, element]`` of this batch.
+        The codec then pops a whole vector in one compiled loop over the lane rows
+        instead of one numpy round trip per row (which dominates with few lanes). The
+        default, ``None``, keeps the numpy path; plugins need not implement it.
+        """
+        return None
+
     @abstractmethod
     def __getitem__(self, key: Any) -> QuantizedDistribution:
         """Select a sub-batch with numpy basic indexing over the batch dimensions.

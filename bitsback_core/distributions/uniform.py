@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bitsback_core.distributions._row_kernels import uniform_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
 
 __all__ = ["Uniform", "MAX_PREC", "check_prec", "as_index_array", "sub_batch_shape"]
@@ -115,6 +116,9 @@ class Uniform(QuantizedDistribution):
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self._shape)
         wide = self._r * (self._q + 1)  # the wider symbols cover [0, wide)
         return np.where(cf < wide, cf // (self._q + 1), self._r + (cf - wide) // self._q)
+
+    def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
+        return uniform_row_ppf, (np.int64(self._q), np.int64(self._r))
 
     def __getitem__(self, key: Any) -> Uniform:
         return Uniform(self._n, self.prec, sub_batch_shape(self._shape, key))

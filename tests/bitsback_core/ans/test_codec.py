@@ -16,7 +16,8 @@ from bitsback_core.ans.codec import (
     swap_symbols,
 )
 from bitsback_core.ans.message import Message
-from bitsback_core.distributions import Categorical, Uniform
+from bitsback_core.distributions import Bernoulli, Categorical, DiscretizedGaussian, MaxEntropyBuckets, Uniform
+from bitsback_core.distributions.interface import QuantizedDistribution
 
 
 def categorical(rng: np.random.Generator, chains: int, n: int, symbols: int = 5, prec: int = 12) -> Categorical:
@@ -112,3 +113,73 @@ def test_shape_mismatches_are_refused() -> None:
         pop_symbols(msg, Uniform(4, 8, (5,)))
     with pytest.raises(ValueError, match="differ in length"):
         swap_symbols(msg, Uniform(4, 8, (2, 5)), np.zeros((2, 5), dtype=np.int64), Uniform(4, 8, (2, 6)))
+
+
+class NumpyOnly(QuantizedDistribution):
+    """Wraps a distribution and hides its row program: the codec's per-row numpy path."""
+
+    def __init__(self, inner: QuantizedDistribution) -> None:
+        self.inner, self.prec = inner, inner.prec
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.inner.batch_shape
+
+    @property
+    def num_symbols(self) -> int:
+        return self.inner.num_symbols
+
+    def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.cdf(symbols)
+
+    def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
+        return self.inner.ppf(cumfreq)
+
+    def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.inner.ppf_interval(cumfreq)
+
+    def __getitem__(self, key: object) -> NumpyOnly:
+        return NumpyOnly(self.inner[key])
+
+
+def distributions(rng: np.random.Generator, chains: int, n: int) -> list[QuantizedDistribution]:
+    return [
+        categorical(rng, chains, n, symbols=6, prec=14),
+        Uniform(50, 16, (chains, n)),
+        Uniform(256, 8, (chains, n)),
+        Bernoulli.from_logits(rng.normal(size=(chains, n)) * 4, 12),
+        DiscretizedGaussian(rng.normal(size=(chains, n)), np.exp(rng.normal(size=(chains, n)) - 1), MaxEntropyBuckets(8), 16),
+    ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    precs=st.sampled_from([(32, 32), (16, 8), (8, 1)]),
+    chains=st.integers(1, 3),
+    lanes=st.integers(1, 7),
+    n=st.integers(1, 25),
+    offset=st.integers(0, 30),
+    seed=st.integers(0, 2**32),
+)
+def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, seed):
+    """Pops and swaps from a message that starts empty (so words are drawn), some chains inactive."""
+    lprec, bprec = precs
+    rng = np.random.default_rng(seed)
+    fast = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    slow = fast.copy()
+    active = rng.random(chains) < 0.7
+    for dist in distributions(rng, chains, n):
+        if dist.prec > lprec:
+            continue
+        got = pop_intervals(fast, dist, active, offset)
+        want = pop_intervals(slow, NumpyOnly(dist), active, offset)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        symbols = np.where(active[:, None], got[0], 0)
+        others = [d for d in distributions(rng, chains, n) if d.prec <= lprec]
+        other = others[int(rng.integers(len(others)))]
+        reverse = bool(rng.random() < 0.5)
+        swapped = swap_symbols(fast, dist, symbols, other, active, reverse, offset)
+        np.testing.assert_array_equal(swapped, swap_symbols(slow, dist, symbols, NumpyOnly(other), active, reverse, offset))
+        assert fast.equals(slow)
+        np.testing.assert_array_equal(fast._drawn, slow._drawn)
