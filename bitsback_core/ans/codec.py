@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bitsback_core.ans._kernels import pop_rows, push_vector
+from bitsback_core.ans._kernels import pop_chains, pop_chains_parallel, push_vector, push_vector_parallel
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
@@ -138,7 +138,8 @@ def push_symbols(
         return
     message._check_prec(dist.prec)
     message._reserve(-(-n // lanes) * -(-dist.prec // message.bprec))
-    status = push_vector(
+    loop = push_vector_parallel if chains >= PARALLEL_CHAINS else push_vector
+    status = loop(
         message._head,
         message._words,
         message._len,
@@ -244,44 +245,58 @@ def _compiled_rows(
     step: int,
     pushed: tuple[np.ndarray, np.ndarray, int] | None,
 ) -> None:
-    """Pop (or swap) rows ``first_row .. last_row`` in one compiled loop (:func:`pop_rows`).
+    """Pop (or swap) rows ``first_row .. last_row`` of every chain in compiled loops.
 
-    The loop hands back a row only when some lane needs words from the generator (or a
-    second refill round); that row is finished here exactly as :meth:`Message.commit`
-    finishes one, so the generator's words go to the same lanes in the same order.
+    Each chain runs on its own (:data:`pop_chains`, over threads when there are several
+    chains) until it needs words from the generator. Those stops are then served in row
+    order, all chains stopped at the earliest such row together, exactly as
+    :meth:`Message.commit` serves one row: one draw for the empty stacks in lane order,
+    then further refill rounds. So the generator's words land where the row-by-row numpy
+    path puts them, and the message is bit-identical to it.
     """
     chains, lanes = message.shape
     message._check_prec(prec)
     ppf, params = program
     flags = _active(active, chains)
     push_start, push_freq, push_prec = pushed if pushed is not None else (_NO_PUSH, _NO_PUSH, 1)
-    row = first_row
-    while True:
-        status, row, empty = pop_rows(
+    loop = pop_chains_parallel if chains >= PARALLEL_CHAINS else pop_chains
+    run = np.ones(chains, dtype=bool)
+    resume = np.full(chains, first_row, dtype=np.int64)
+    codes = np.zeros(chains, dtype=np.int64)
+    stop = np.zeros(chains, dtype=np.int64)
+    counts = np.zeros(chains, dtype=np.int64)
+    empties = np.zeros((chains, lanes), dtype=np.int64)
+    lower = np.uint64(1 << message.lprec)
+    while run.any():
+        loop(
             message._head, message._words, message._len, message.lprec, message.bprec, lanes,
             flags, offset, n, prec, ppf, params, push_start, push_freq, push_prec, out,
-            row, last_row, step,
+            last_row, step, run, resume, codes, stop, counts, empties,
         )  # fmt: skip
-        if status == 0:
-            return
-        if status == -1:
-            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
-        if status == -2:
+        if (codes < 0).any():
+            if (codes == -1).any():
+                raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
             raise ValueError("row program: the interval found does not contain the cumulative frequency")
-        # Finish this row's refill like Message.commit: draw for the empty stacks, then
-        # further rounds for heads still below 2**lprec.
-        row_lanes = _row_lanes(flags, lanes, offset, n, row)
-        message._refill(row_lanes[message._head[row_lanes] < np.uint64(1 << message.lprec)], empty)
-        if row == last_row:
+        waiting = np.flatnonzero(codes == 1)
+        run[:] = False
+        if not waiting.size:
             return
-        row += step
+        row = stop[waiting].max() if step < 0 else stop[waiting].min()
+        group = waiting[stop[waiting] == row]
+        empty = np.concatenate([empties[c, : counts[c]] for c in group])
+        row_lanes = _row_lanes(flags, lanes, offset, n, row, group)
+        message._refill(row_lanes[message._head[row_lanes] < lower], empty)
+        codes[group] = 0
+        if row != last_row:
+            run[group] = True
+            resume[group] = row + step
 
 
-def _row_lanes(active: np.ndarray, lanes: int, offset: int, n: int, row: int) -> np.ndarray:
-    """Flat indices, increasing, of the active chains' lanes in ``row``."""
+def _row_lanes(active: np.ndarray, lanes: int, offset: int, n: int, row: int, chains: np.ndarray) -> np.ndarray:
+    """Flat indices, increasing, of the lanes in ``row`` of those ``chains`` that are active."""
     lo = max(offset, row * lanes) - row * lanes
     hi = min(offset + n, (row + 1) * lanes) - row * lanes
-    chains = np.flatnonzero(active)
+    chains = chains[active[chains]]
     return (chains[:, None] * lanes + np.arange(lo, hi)[None, :]).reshape(-1)
 
 
@@ -296,6 +311,9 @@ def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 _NO_PUSH = np.zeros((0, 0), dtype=np.int64)
+
+#: With at least this many chains the compiled row loops split the chains over threads.
+PARALLEL_CHAINS = 2
 
 
 @attrs.frozen

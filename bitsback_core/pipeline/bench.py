@@ -401,8 +401,9 @@ def bench_coder(
     ``layout`` defaults to ``bitsback run``'s (the config's chains and lanes, else
     automatic). ``compare_seed_layout`` > 0 adds a :class:`LayoutComparison` on that many
     images. ``ideal`` adds the negative bound (one extra pass of the model, not timed).
-    ``warmup`` first codes one untimed step, so one-time costs of the first network call
-    (torch's lazy initialisation, allocator growth) do not count as coding time.
+    ``warmup`` first encodes and decodes one untimed step, so one-time costs (torch's lazy
+    initialisation, allocator growth, compiling numba kernels not yet in the on-disk
+    cache) do not count as coding time.
     ``trace_memory`` adds the untimed, traced round trip for the numpy peak.
     """
     if x.ndim != 2 or x.shape[0] < 1:
@@ -414,7 +415,7 @@ def bench_coder(
         raise ValueError(f"layout is for {layout.num_items} images, got {num}")
     if warmup:
         first = x[: layout.chains]
-        encode_images(loaded, first, ChainLayout(first.shape[0], first.shape[0], layout.lanes))
+        _round_trip(loaded, first, ChainLayout(first.shape[0], first.shape[0], layout.lanes), no_progress)
 
     with measure_memory(False, loaded.device) as peak:
         message, data, decoded, encode_s, decode_s = _round_trip(loaded, x, layout, progress)

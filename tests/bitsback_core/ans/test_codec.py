@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitsback_core.ans import codec
 from bitsback_core.ans.codec import (
     LaneView,
     lane_offset,
@@ -16,7 +19,13 @@ from bitsback_core.ans.codec import (
     swap_symbols,
 )
 from bitsback_core.ans.message import Message
-from bitsback_core.distributions import Bernoulli, Categorical, DiscretizedGaussian, MaxEntropyBuckets, Uniform
+from bitsback_core.distributions import (
+    Bernoulli,
+    Categorical,
+    DiscretizedGaussian,
+    MaxEntropyBuckets,
+    Uniform,
+)
 from bitsback_core.distributions.interface import QuantizedDistribution
 
 
@@ -160,9 +169,18 @@ def distributions(rng: np.random.Generator, chains: int, n: int) -> list[Quantiz
     n=st.integers(1, 25),
     offset=st.integers(0, 30),
     seed=st.integers(0, 2**32),
+    threaded=st.booleans(),
 )
-def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, seed):
-    """Pops and swaps from a message that starts empty (so words are drawn), some chains inactive."""
+def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, seed, threaded):
+    """Pops and swaps from a message that starts empty (so words are drawn), some chains inactive.
+
+    ``threaded`` picks the row loop that splits the chains over threads.
+    """
+    with mock.patch.object(codec, "PARALLEL_CHAINS", 1 if threaded else 10**9):
+        compare_row_paths(precs, chains, lanes, n, offset, seed)
+
+
+def compare_row_paths(precs, chains, lanes, n, offset, seed):
     lprec, bprec = precs
     rng = np.random.default_rng(seed)
     fast = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
