@@ -17,8 +17,11 @@ lanes lose bits every image and keep drawing initial bits while others grow. Cod
 shift the layout per image with :func:`lane_offset`, which cycles through every offset
 once per ``lanes`` images, so each lane carries the same load over a cycle.
 
-The distribution is evaluated lazily on pop: each row asks only for its own elements
-(``dist[:, a:b]``), so no full table is ever built.
+The distribution is evaluated lazily on pop: each row asks only for its own elements, so
+no full table is ever built. Distributions with a row program
+(:meth:`QuantizedDistribution.row_program`) are popped in compiled loops, each chain on its
+own until it needs words from the message's generator; the others go row by row through
+numpy (``dist[:, a:b].ppf_interval``). Both paths give bit-identical messages.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from bitsback_core.ans._kernels import pop_chains, pop_chains_parallel, push_vector, push_vector_parallel
+from bitsback_core.ans._kernels import push_vector
+from bitsback_core.ans._rows import pop_kernel
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
@@ -138,8 +142,7 @@ def push_symbols(
         return
     message._check_prec(dist.prec)
     message._reserve(-(-n // lanes) * -(-dist.prec // message.bprec))
-    loop = push_vector_parallel if chains >= PARALLEL_CHAINS else push_vector
-    status = loop(
+    status = push_vector(
         message._head,
         message._words,
         message._len,
@@ -247,8 +250,8 @@ def _compiled_rows(
 ) -> None:
     """Pop (or swap) rows ``first_row .. last_row`` of every chain in compiled loops.
 
-    Each chain runs on its own (:data:`pop_chains`, over threads when there are several
-    chains) until it needs words from the generator. Those stops are then served in row
+    Each chain runs on its own thread (:mod:`._rows`) until it needs words from the
+    generator. Those stops are then served in row
     order, all chains stopped at the earliest such row together, exactly as
     :meth:`Message.commit` serves one row: one draw for the empty stacks in lane order,
     then further refill rounds. So the generator's words land where the row-by-row numpy
@@ -259,7 +262,7 @@ def _compiled_rows(
     ppf, params = program
     flags = _active(active, chains)
     push_start, push_freq, push_prec = pushed if pushed is not None else (_NO_PUSH, _NO_PUSH, 1)
-    loop = pop_chains_parallel if chains >= PARALLEL_CHAINS else pop_chains
+    loop = pop_kernel(ppf)
     run = np.ones(chains, dtype=bool)
     resume = np.full(chains, first_row, dtype=np.int64)
     codes = np.zeros(chains, dtype=np.int64)
@@ -269,8 +272,8 @@ def _compiled_rows(
     lower = np.uint64(1 << message.lprec)
     while run.any():
         loop(
-            message._head, message._words, message._len, message.lprec, message.bprec, lanes,
-            flags, offset, n, prec, ppf, params, push_start, push_freq, push_prec, out,
+            params, message._head, message._words, message._len, message.lprec, message.bprec, lanes,
+            flags, offset, n, prec, push_start, push_freq, push_prec, out,
             last_row, step, run, resume, codes, stop, counts, empties,
         )  # fmt: skip
         if (codes < 0).any():
@@ -311,9 +314,6 @@ def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 _NO_PUSH = np.zeros((0, 0), dtype=np.int64)
-
-#: With at least this many chains the compiled row loops split the chains over threads.
-PARALLEL_CHAINS = 2
 
 
 @attrs.frozen

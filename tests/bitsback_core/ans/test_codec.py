@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitsback_core.ans import codec
 from bitsback_core.ans.codec import (
     LaneView,
     lane_offset,
@@ -169,18 +167,9 @@ def distributions(rng: np.random.Generator, chains: int, n: int) -> list[Quantiz
     n=st.integers(1, 25),
     offset=st.integers(0, 30),
     seed=st.integers(0, 2**32),
-    threaded=st.booleans(),
 )
-def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, seed, threaded):
-    """Pops and swaps from a message that starts empty (so words are drawn), some chains inactive.
-
-    ``threaded`` picks the row loop that splits the chains over threads.
-    """
-    with mock.patch.object(codec, "PARALLEL_CHAINS", 1 if threaded else 10**9):
-        compare_row_paths(precs, chains, lanes, n, offset, seed)
-
-
-def compare_row_paths(precs, chains, lanes, n, offset, seed):
+def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, seed):
+    """Pops and swaps from a message that starts empty (so words are drawn), some chains inactive."""
     lprec, bprec = precs
     rng = np.random.default_rng(seed)
     fast = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
@@ -201,3 +190,57 @@ def compare_row_paths(precs, chains, lanes, n, offset, seed):
         np.testing.assert_array_equal(swapped, swap_symbols(slow, dist, symbols, NumpyOnly(other), active, reverse, offset))
         assert fast.equals(slow)
         np.testing.assert_array_equal(fast._drawn, slow._drawn)
+
+
+@numba.njit
+def _coin_ppf(params, c, j, cf):  # pragma: no cover - compiled
+    zero = params[0][c, j]
+    if cf < zero:
+        return np.int64(0), np.int64(0), zero
+    return np.int64(1), zero, params[1] - zero
+
+
+class ThirdPartyCoin(QuantizedDistribution):
+    """A plugin-style distribution with its own row program (not one of the built-in kernels)."""
+
+    def __init__(self, zero: np.ndarray, prec: int) -> None:
+        self.zero, self.prec = zero, prec
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.zero.shape
+
+    @property
+    def num_symbols(self) -> int:
+        return 2
+
+    def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = 1 << self.prec
+        return np.where(symbols == 0, 0, self.zero), np.where(symbols == 0, self.zero, total - self.zero)
+
+    def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
+        return (cumfreq >= self.zero).astype(np.int64)
+
+    def row_program(self):  # noqa: ANN201
+        return _coin_ppf, (self.zero, np.int64(1 << self.prec))
+
+    def __getitem__(self, key: object) -> ThirdPartyCoin:
+        return ThirdPartyCoin(self.zero[key], self.prec)
+
+
+def test_a_third_party_row_program_gets_its_own_compiled_loop() -> None:
+    rng = np.random.default_rng(8)
+    chains, lanes, n = 3, 4, 400
+    coin = ThirdPartyCoin(rng.integers(1, 1 << 10, size=(chains, n)), 10)
+    fast = Message((chains, lanes), seed=5)
+    slow = fast.copy()
+    got = pop_intervals(fast, coin, offset=3)
+    want = pop_intervals(slow, NumpyOnly(coin), offset=3)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert fast.equals(slow)
+    # Pushing the symbols back restores the starting heads; the drawn words stay on the stacks.
+    push_symbols(fast, coin, got[0], offset=3)
+    np.testing.assert_array_equal(fast.head, Message((chains, lanes), seed=5).head)
+    np.testing.assert_array_equal(fast._len, fast._drawn)
+    assert fast._drawn.sum() > 0
