@@ -1,0 +1,1 @@
+"""An example third-party bitsback plugin (see this folder's README.md)."""
