@@ -21,6 +21,40 @@ import numpy as np
 __all__ = ["decode_lanes", "push_lanes", "push_vector", "take_words"]
 
 
+# The rANS rules, once: every compiled loop (here and in ``_rows``) codes through these.
+
+
+@numba.njit(cache=True, inline="always")
+def valid_interval(start, freq, top):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Whether ``[start, start + freq)`` is a codable interval of ``top = 2**prec``."""
+    return freq >= 1 and start >= 0 and start + freq <= top
+
+
+@numba.njit(cache=True, inline="always")
+def encode_lane(head, words, lengths, k, start, freq, prec, lprec, bprec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Push ``[start, start + freq)`` of ``2**prec`` on lane ``k``, spilling words first.
+
+    Spills until ``head < freq * 2**(lprec - prec + bprec)`` so the new head fits.
+    """
+    shift = np.uint64(lprec - prec + bprec)
+    bshift = np.uint64(bprec)
+    word_mask = np.uint64((np.int64(1) << bprec) - 1)
+    f = np.uint64(freq)
+    h = head[k]
+    while (h >> shift) >= f:
+        words[k, lengths[k]] = np.uint32(h & word_mask)
+        lengths[k] += 1
+        h = h >> bshift
+    head[k] = ((h // f) << np.uint64(prec)) + (h % f) + np.uint64(start)
+
+
+@numba.njit(cache=True, inline="always")
+def decoded_head(head, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The head after removing ``[start, start + freq)`` (which holds its cumulative frequency)."""
+    cf = head & np.uint64((np.int64(1) << prec) - 1)
+    return np.uint64(freq) * (head >> np.uint64(prec)) + (cf - np.uint64(start))
+
+
 @numba.njit(cache=True)
 def push_lanes(
     head: np.ndarray,
@@ -42,21 +76,11 @@ def push_lanes(
     everyone = mask.shape[0] == 0
     top = np.int64(1) << prec
     for k in range(n):
-        if (everyone or mask[k]) and (freq[k] < 1 or start[k] < 0 or start[k] + freq[k] > top):
+        if (everyone or mask[k]) and not valid_interval(start[k], freq[k], top):
             return -1
-    shift = np.uint64(lprec - prec + bprec)
-    bshift = np.uint64(bprec)
-    word_mask = np.uint64((np.int64(1) << bprec) - 1)
-    uprec = np.uint64(prec)
     for k in range(n):
         if everyone or mask[k]:
-            f = np.uint64(freq[k])
-            h = head[k]
-            while (h >> shift) >= f:
-                words[k, lengths[k]] = np.uint32(h & word_mask)
-                lengths[k] += 1
-                h = h >> bshift
-            head[k] = ((h // f) << uprec) + (h % f) + np.uint64(start[k])
+            encode_lane(head, words, lengths, k, start[k], freq[k], prec, lprec, bprec)
     return 0
 
 
@@ -71,7 +95,6 @@ def decode_lanes(
     """  # pragma: no cover - compiled
     n = head.shape[0]
     everyone = mask.shape[0] == 0
-    uprec = np.uint64(prec)
     cf_mask = np.uint64((np.int64(1) << prec) - 1)
     for k in range(n):
         if everyone or mask[k]:
@@ -83,11 +106,8 @@ def decode_lanes(
     count = 0
     for k in range(n):
         if everyone or mask[k]:
-            h = head[k]
-            offset = (h & cf_mask) - np.uint64(start[k])
-            h = np.uint64(freq[k]) * (h >> uprec) + offset
-            head[k] = h
-            if h < lower:
+            head[k] = decoded_head(head[k], start[k], freq[k], prec)
+            if head[k] < lower:
                 low[count] = k
                 count += 1
     return low[:count]
@@ -128,23 +148,12 @@ def push_vector(head, words, lengths, lprec, bprec, lanes, active, offset, start
     for c in range(chains):
         if active[c]:
             for j in range(n):
-                if freq[c, j] < 1 or start[c, j] < 0 or start[c, j] + freq[c, j] > top:
+                if not valid_interval(start[c, j], freq[c, j], top):
                     return -1
-    shift = np.uint64(lprec - prec + bprec)
-    bshift = np.uint64(bprec)
-    word_mask = np.uint64((np.int64(1) << bprec) - 1)
-    uprec = np.uint64(prec)
     for c in numba.prange(chains):
         if not active[c]:
             continue
         for p in range(offset, offset + n):
             j = offset + n - 1 - p
-            k = c * lanes + p % lanes
-            f = np.uint64(freq[c, j])
-            h = head[k]
-            while (h >> shift) >= f:
-                words[k, lengths[k]] = np.uint32(h & word_mask)
-                lengths[k] += 1
-                h = h >> bshift
-            head[k] = ((h // f) << uprec) + (h % f) + np.uint64(start[c, j])
+            encode_lane(head, words, lengths, c * lanes + p % lanes, start[c, j], freq[c, j], prec, lprec, bprec)
     return 0

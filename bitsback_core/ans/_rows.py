@@ -32,6 +32,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from bitsback_core.ans._kernels import decoded_head, encode_lane, valid_interval
 from bitsback_core.distributions._gaussian_kernels import gaussian_row_ppf
 from bitsback_core.distributions._row_kernels import (
     bernoulli_row_ppf,
@@ -43,39 +44,33 @@ __all__ = ["pop_kernel"]
 
 
 @numba.njit(cache=True, inline="always")
-def _row_lane(head, words, lengths, k, c, j, active, cf_mask, uprec, lower, bshift, word_mask,
-              ppf, params, swap, push_start, push_freq, push_shift, upush, push_top, out):  # type: ignore[no-untyped-def]  # fmt: skip  # pragma: no cover - compiled
+def _row_lane(head, words, lengths, k, c, j, active, prec, lprec, bprec, ppf, params,
+              swap, push_start, push_freq, push_prec, out):  # type: ignore[no-untyped-def]  # fmt: skip  # pragma: no cover - compiled
     """One lane of a row: optional push, peek, search, commit, one refill from the stack.
 
     Returns 0 (done), 1 (stack empty: a word must be drawn), 2 (still below ``2**lprec``
     after a stack word), -1 (invalid push interval) or -2 (search missed ``cf``).
     """
     if swap and active[c]:
-        ps, pf = push_start[c, j], push_freq[c, j]
-        if pf < 1 or ps < 0 or ps + pf > push_top:
+        if not valid_interval(push_start[c, j], push_freq[c, j], np.int64(1) << push_prec):
             return -1
-        f = np.uint64(pf)
-        h = head[k]
-        while (h >> push_shift) >= f:
-            words[k, lengths[k]] = np.uint32(h & word_mask)
-            lengths[k] += 1
-            h = h >> bshift
-        head[k] = ((h // f) << upush) + (h % f) + np.uint64(ps)
-    cf = np.int64(head[k] & cf_mask) if active[c] else np.int64(0)
-    sym, s, f2 = ppf(params, c, j, cf)
+        encode_lane(head, words, lengths, k, push_start[c, j], push_freq[c, j], push_prec, lprec, bprec)
+    cf = np.int64(head[k] & np.uint64((np.int64(1) << prec) - 1)) if active[c] else np.int64(0)
+    sym, s, f = ppf(params, c, j, cf)
     out[0, c, j] = sym
     out[1, c, j] = s
-    out[2, c, j] = f2
+    out[2, c, j] = f
     if not active[c]:
         return 0
-    if not (s <= cf and cf - s < f2):
+    if not (s <= cf and cf - s < f):
         return -2
-    h = np.uint64(f2) * (head[k] >> uprec) + np.uint64(cf - s)
+    h = decoded_head(head[k], s, f, prec)
+    lower = np.uint64(1) << np.uint64(lprec)
     code = 0
     if h < lower:
         if lengths[k] > 0:
             lengths[k] -= 1
-            h = (h << bshift) | np.uint64(words[k, lengths[k]])
+            h = (h << np.uint64(bprec)) | np.uint64(words[k, lengths[k]])
             if h < lower:
                 code = 2
         else:
@@ -89,14 +84,6 @@ def _chain_rows(c, ppf, params, head, words, lengths, lprec, bprec, lanes, activ
                 push_start, push_freq, push_prec, out, last_row, step, resume, codes, stop, counts, empties):  # type: ignore[no-untyped-def]  # fmt: skip  # pragma: no cover - compiled
     """Run chain ``c`` from row ``resume[c]`` until it is done or must stop (module docstring)."""
     swap = push_start.shape[0] > 0
-    cf_mask = np.uint64((np.int64(1) << prec) - 1)
-    uprec = np.uint64(prec)
-    lower = np.uint64(1) << np.uint64(lprec)
-    bshift = np.uint64(bprec)
-    word_mask = np.uint64((np.int64(1) << bprec) - 1)
-    push_shift = np.uint64(lprec - push_prec + bprec)
-    upush = np.uint64(push_prec)
-    push_top = np.int64(1) << push_prec
     row = resume[c]
     while True:
         count = 0
@@ -104,9 +91,8 @@ def _chain_rows(c, ppf, params, head, words, lengths, lprec, bprec, lanes, activ
         for p in range(max(offset, row * lanes), min(offset + n, (row + 1) * lanes)):
             k = c * lanes + p % lanes
             code = _row_lane(
-                head, words, lengths, k, c, offset + n - 1 - p, active, cf_mask, uprec, lower,
-                bshift, word_mask, ppf, params, swap, push_start, push_freq, push_shift, upush,
-                push_top, out,
+                head, words, lengths, k, c, offset + n - 1 - p, active, prec, lprec, bprec,
+                ppf, params, swap, push_start, push_freq, push_prec, out,
             )  # fmt: skip
             if code < 0:
                 codes[c] = code

@@ -141,7 +141,7 @@ def push_symbols(
     if n == 0:
         return
     message._check_prec(dist.prec)
-    message._reserve(-(-n // lanes) * -(-dist.prec // message.bprec))
+    message._reserve(-(-n // lanes), dist.prec)  # a lane holds at most ceil(n / lanes) of them
     status = push_vector(
         message._head,
         message._words,
@@ -220,7 +220,7 @@ def swap_symbols(
         message._check_prec(push_dist.prec)
         start, freq = push_dist.cdf(symbols)
         pushed = (_int64(start, (chains, n)), _int64(freq, (chains, n)), push_dist.prec)
-        message._reserve(-(-n // lanes) * -(-push_dist.prec // message.bprec))
+        message._reserve(-(-n // lanes), push_dist.prec)
         low_row, high_row = (offset % lanes) // lanes, (offset % lanes + n - 1) // lanes
         first_row, last_row, step = (high_row, low_row, -1) if reverse else (low_row, high_row, 1)
         _compiled_rows(message, program, pop_dist.prec, active, offset % lanes, n, out, first_row, last_row, step, pushed)

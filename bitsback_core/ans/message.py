@@ -154,9 +154,12 @@ class Message:
             raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
 
     # ------------------------------------------------------------------ stack
-    def _reserve(self, words_per_lane: int) -> None:
-        """Make room for ``words_per_lane`` more words on every lane (the stack array grows by doubling)."""
-        needed = int(self._len.max(initial=0)) + words_per_lane
+    def _reserve(self, pushes_per_lane: int, prec: int) -> None:
+        """Make room on every lane for ``pushes_per_lane`` pushes at ``prec``.
+
+        A push spills at most ``ceil(prec / bprec)`` words; the stack array grows by doubling.
+        """
+        needed = int(self._len.max(initial=0)) + pushes_per_lane * -(-prec // self.bprec)
         if needed > self._words.shape[1]:
             grown = np.zeros((self.num_lanes, max(needed, 2 * self._words.shape[1])), np.uint32)
             grown[:, : self._words.shape[1]] = self._words
@@ -205,7 +208,7 @@ class Message:
         false are left untouched.
         """
         self._check_prec(prec)
-        self._reserve(-(-prec // self.bprec))  # a push spills at most ceil(prec / bprec) words
+        self._reserve(1, prec)
         status = push_lanes(
             self._head,
             self._lane_values(start),

@@ -95,8 +95,9 @@ def _bucket_of(z, edges, lookup, lo, scale):  # type: ignore[no-untyped-def]  # 
 
 
 @numba.njit(cache=True, inline="always")
-def _search(m, s, c, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """``(bucket, start, freq)`` holding cumulative frequency ``c`` for N(m, s)."""
+def _search(m, s, c, tables):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """``(bucket, start, freq)`` holding cumulative frequency ``c`` for N(m, s); ``tables``: :func:`search_tables`."""
+    edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri = tables
     n = edges.shape[0] - 1
     # Guess: the prior bucket holding the Gaussian quantile of c; exact starts check it.
     if quantiles.shape[0]:
@@ -136,28 +137,23 @@ def _search(m, s, c, edges, lookup, lookup_lo, lookup_scale, quantiles, total, s
 
 
 @numba.njit(parallel=True, cache=True)
-def _ppf_interval(mean, std, cf, edges, lookup, lookup_lo, lookup_scale, quantiles, prec, full, ndtr, ndtri):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _ppf_interval(mean, std, cf, tables):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = cf.shape[0]
-    n = edges.shape[0] - 1
-    total = np.float64(np.int64(1) << prec)
-    spare = np.float64((np.int64(1) << prec) - n)
     sym = np.empty(size, dtype=np.int64)
     start = np.empty(size, dtype=np.int64)
     freq = np.empty(size, dtype=np.int64)
     for k in numba.prange(size):
-        sym[k], start[k], freq[k] = _search(
-            mean[k], std[k], cf[k], edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri
-        )
+        sym[k], start[k], freq[k] = _search(mean[k], std[k], cf[k], tables)
     return sym, start, freq
 
 
 @numba.njit(cache=True)
 def gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row program of a ``(chains, n)`` DiscretizedGaussian (see ``QuantizedDistribution.row_program``)."""
-    mean, std, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri = params
-    return _search(
-        mean[c, j], std[c, j], cf, edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri
-    )
+    """Row program of a ``(chains, n)`` DiscretizedGaussian; params ``(mean, std, *tables)``.
+
+    Flat, not nested: numba's parallel loops refuse a nested tuple holding function pointers.
+    """
+    return _search(params[0][c, j], params[1][c, j], cf, params[2:])
 
 
 @numba.njit(parallel=True, cache=True)
@@ -223,38 +219,11 @@ def quantile_table(prec: int) -> np.ndarray:
     return table
 
 
-def gaussian_ppf_interval(
-    mean: np.ndarray, std: np.ndarray, cf: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bucket, start and freq of each ``cf`` (all arrays broadcast to ``cf.shape``)."""
-    shape = cf.shape
-    lookup, lo, scale = bucket_lookup(edges.tobytes())
-    sym, start, freq = _ppf_interval(
-        _flat(mean, shape, np.float64),
-        _flat(std, shape, np.float64),
-        _flat(cf, shape, np.int64),
-        edges,
-        lookup,
-        lo,
-        scale,
-        quantile_table(prec) if prec <= _QUANTILE_TABLE_MAX_PREC else _NO_QUANTILES,
-        int(prec),
-        bool(full_support),
-        _NDTR,
-        _NDTRI,
-    )
-    return sym.reshape(shape), start.reshape(shape), freq.reshape(shape)
-
-
-def gaussian_row_params(
-    mean: np.ndarray, std: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
-) -> tuple:
-    """The parameter tuple :func:`gaussian_row_ppf` reads, for 2-D ``mean`` and ``std``."""
+def search_tables(edges: np.ndarray, prec: int, full_support: bool) -> tuple:
+    """Everything :func:`_search` needs besides one element's mean, std and ``cf``."""
     lookup, lo, scale = bucket_lookup(edges.tobytes())
     n = edges.shape[0] - 1
     return (
-        np.asarray(mean, dtype=np.float64),
-        np.asarray(std, dtype=np.float64),
         edges,
         lookup,
         lo,
@@ -265,6 +234,31 @@ def gaussian_row_params(
         bool(full_support),
         _NDTR,
         _NDTRI,
+    )
+
+
+def gaussian_ppf_interval(
+    mean: np.ndarray, std: np.ndarray, cf: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bucket, start and freq of each ``cf`` (all arrays broadcast to ``cf.shape``)."""
+    shape = cf.shape
+    sym, start, freq = _ppf_interval(
+        _flat(mean, shape, np.float64),
+        _flat(std, shape, np.float64),
+        _flat(cf, shape, np.int64),
+        search_tables(edges, prec, full_support),
+    )
+    return sym.reshape(shape), start.reshape(shape), freq.reshape(shape)
+
+
+def gaussian_row_params(
+    mean: np.ndarray, std: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
+) -> tuple:
+    """The parameter tuple :func:`gaussian_row_ppf` reads, for 2-D ``mean`` and ``std``."""
+    return (
+        np.asarray(mean, dtype=np.float64),
+        np.asarray(std, dtype=np.float64),
+        *search_tables(edges, prec, full_support),
     )
 
 
