@@ -19,9 +19,11 @@ there are two quantizations, both with ``start(0) = 0`` and ``start(N) = 2**prec
   ``floor(F_i * K) + i``, so every bucket gets ``freq >= 1`` (needed when a symbol
   from elsewhere, not drawn from this distribution, must be coded with it).
 
-The table is never materialized: ``cdf`` evaluates the two edges it needs and ``ppf``
-binary-searches the bucket index, ``b`` start evaluations per element, so ``b = 16``
-stays cheap on large batches.
+The table is never materialized: ``cdf`` evaluates the two edges it needs, and ``ppf``
+guesses the bucket from the Gaussian quantile and checks it with two exact starts
+(bisecting only when the guess was off), in compiled code (``_gaussian_kernels``).
+:func:`monotone_ndtr` is the numpy statement of the CDF those kernels evaluate; the tests
+compare the kernels with it.
 
 Monotonicity. The scheme needs ``start`` to increase strictly in ``i``, i.e. ``F_i`` to
 never decrease. Subtraction, division and flooring are monotone in floating point, but
