@@ -148,6 +148,8 @@ class Config:
                               optional=True, minimum=1)
     lanes: int | None = _key(int, None, "vectorized lanes per chain (null: automatic)",
                              optional=True, minimum=1)
+    arithmetic: str = _key(str, "portable", "portable (integer: decodes on every machine) or "
+                           "float (the paper's coder: decodes only where floats agree)")
     proposal: str = _key(str, "amortized", "proposal plugin name")
     discretizer: str = _key(str, "max_entropy", "discretizer plugin name")
     output: str | None = _key(str, None, "output file", optional=True)

@@ -20,9 +20,16 @@ from bitsback_core.distributions._kernels import (
     sum_log_prob_from_logits,
     sum_log_prob_rows,
 )
+from bitsback_core.distributions._portable_kernels import (
+    fixed_counts,
+    sum_log2_from_counts,
+    sum_log2_from_fixed_logits,
+)
 from bitsback_core.distributions._row_kernels import bernoulli_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
+from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
+from bitsback_core.portable.kernels import log2_table, table_args
 
 __all__ = ["Bernoulli"]
 
@@ -59,6 +66,7 @@ class Bernoulli(QuantizedDistribution):
             raise ValueError("Bernoulli probs must be finite and lie in [0, 1]")
         self._c1 = _counts(p, self.prec)
         self._logits = None
+        self._fixed = None
 
     @classmethod
     def from_logits(cls, logits: np.ndarray, prec: int) -> Bernoulli:
@@ -78,23 +86,54 @@ class Bernoulli(QuantizedDistribution):
         obj.prec = prec
         obj._c1 = None
         obj._logits = z
+        obj._fixed = None
         return obj
 
     @classmethod
-    def _from_counts(cls, count_one: np.ndarray, prec: int) -> Bernoulli:
-        """Wrap already-quantized counts (used by slicing: no re-quantization)."""
+    def from_fixed_logits(cls, logits: np.ndarray, prec: int) -> Bernoulli:
+        """Portable coins: int64 logits with ``LOGIT_BITS`` fraction bits, sigmoid from the table.
+
+        Counts are ``clip(round(sigmoid * 2**prec), 1, 2**prec - 1)`` computed in integers
+        (:func:`bitsback_core.portable.kernels.count_one`), the same on every machine.
+        """
+        prec = check_prec(prec)
+        if prec > MAX_PORTABLE_PREC:
+            raise ValueError(f"portable Bernoulli supports prec <= {MAX_PORTABLE_PREC}, got {prec}")
+        z = np.asarray(logits)
+        if z.dtype.kind not in "iu":
+            raise TypeError(f"fixed-point logits must be integers, got {z.dtype}")
+        obj = cls.__new__(cls)
+        obj.prec = prec
+        obj._c1 = None
+        obj._logits = None
+        obj._fixed = z.astype(np.int64, copy=False)
+        return obj
+
+    @classmethod
+    def from_counts(cls, count_one: np.ndarray, prec: int) -> Bernoulli:
+        """Wrap already-quantized counts of ones (each in ``[1, 2**prec - 1]``; not re-checked)."""
         obj = cls.__new__(cls)
         obj.prec = prec
         obj._c1 = np.asarray(count_one)
         obj._logits = None
+        obj._fixed = None
         return obj
+
+    _from_counts = from_counts
+
+    def _source(self) -> np.ndarray:
+        return self._logits if self._logits is not None else self._fixed
 
     def _counts(self) -> np.ndarray:
         """Counts, computed from the logits on first use (weights may never need them)."""
         if self._c1 is None:
-            z = self._logits
+            z = self._source()
             flat = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
-            self._c1 = counts_from_logits(flat, self.prec).reshape(z.shape)
+            if self._fixed is not None:
+                counts = fixed_counts(flat, self.prec, LOGIT_BITS, table_args("sigmoid"))
+            else:
+                counts = counts_from_logits(flat, self.prec)
+            self._c1 = counts.reshape(z.shape)
         return self._c1
 
     @property
@@ -104,7 +143,7 @@ class Bernoulli(QuantizedDistribution):
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
-        return (self._c1 if self._c1 is not None else self._logits).shape
+        return (self._c1 if self._c1 is not None else self._source()).shape
 
     @property
     def num_symbols(self) -> int:
@@ -133,6 +172,22 @@ class Bernoulli(QuantizedDistribution):
             flat = self._logits.reshape(-1, self._logits.shape[-1])
             return sum_log_prob_from_logits(flat, s.astype(np.uint8), repeat, self.prec, table)
         return sum_log_prob_rows(self._c1, s.astype(np.uint8), repeat, self.prec, table)
+
+    def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """Fixed-point ``sum log2 P(symbols)`` per row, fused (straight from portable logits)."""
+        if len(self.batch_shape) != 2 or self.prec > 24:
+            return super().sum_log2_rows(symbols, repeat)
+        s = np.asarray(symbols)
+        if s.ndim != 2 or s.shape[0] * repeat != self.batch_shape[0] or s.shape[1] != self.batch_shape[1]:
+            raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
+        if s.size and (s.min() < 0 or s.max() > 1):
+            raise ValueError("Bernoulli symbols must be 0 or 1")
+        log2 = log2_table(self.prec)
+        if self._c1 is None and self._fixed is not None:
+            return sum_log2_from_fixed_logits(
+                self._fixed, s.astype(np.uint8), repeat, self.prec, LOGIT_BITS, log2, table_args("sigmoid")
+            )
+        return sum_log2_from_counts(self._counts(), s.astype(np.uint8), repeat, self.prec, log2)
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c1 = self._counts()

@@ -65,6 +65,36 @@ class Categorical(QuantizedDistribution):
         self._starts = starts
 
     @classmethod
+    def from_weights(cls, weights: np.ndarray, prec: int) -> Categorical:
+        """The same quantization from non-negative *integer* weights, in integers only.
+
+        ``start(k) = floor(W_k * K / W) + k`` with ``W_k`` the running sum and ``W`` the
+        row total: exact, so the table is the same on every machine (the portable path
+        of the particle-index distribution).
+        """
+        prec = check_prec(prec)
+        w = np.asarray(weights)
+        if w.dtype.kind not in "iu" or w.ndim < 1 or w.shape[-1] < 1:
+            raise ValueError(f"Categorical.from_weights needs integer weights (*batch, n), got {w.dtype} {w.shape}")
+        w = w.astype(np.int64)
+        n, total = w.shape[-1], 1 << prec
+        if n > total:
+            raise ValueError(f"Categorical with {n} symbols needs 2**prec >= {n}, but prec={prec}")
+        if w.size and w.min() < 0:
+            raise ValueError("Categorical weights must be non-negative")
+        cum = np.cumsum(w, axis=-1)
+        row = cum[..., -1:]
+        if np.any(row <= 0):
+            raise ValueError("every row of Categorical weights must have a positive sum")
+        if int(row.max()) * (total - n) >= 2**63:
+            raise ValueError("Categorical weights too large for exact int64 quantization")
+        starts = np.empty(w.shape[:-1] + (n + 1,), dtype=np.int64)
+        starts[..., 0] = 0
+        starts[..., 1:n] = cum[..., :-1] * (total - n) // row + np.arange(1, n)
+        starts[..., n] = total
+        return cls._from_starts(starts, prec)
+
+    @classmethod
     def _from_starts(cls, starts: np.ndarray, prec: int) -> Categorical:
         """Wrap an existing start table (used by slicing: no re-quantization)."""
         obj = cls.__new__(cls)

@@ -107,6 +107,18 @@ class QuantizedDistribution(ABC):
         """
         return self.log_prob(np.repeat(np.asarray(symbols), repeat, axis=0)).sum(axis=-1)
 
+    def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """Portable ``log2 P`` summed over the last axis: int64 with ``LOG2_BITS`` fraction bits.
+
+        Importance weights use this: a fixed-point logarithm of each integer frequency
+        (:func:`~bitsback_core.portable.kernels.log2_fixed`), summed in integers, is the
+        same on every machine, which a float ``log`` is not.
+        """
+        from bitsback_core.portable.kernels import log2_of
+
+        _, freq = self.cdf(np.repeat(np.asarray(symbols), repeat, axis=0))
+        return log2_of(freq).sum(axis=-1)
+
     def bits(self, symbols: np.ndarray) -> np.ndarray:
         """Exact code length ``prec - log2(freq)`` in bits of each symbol."""
         _, freq = self.cdf(symbols)

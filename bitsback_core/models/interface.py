@@ -44,6 +44,10 @@ class GaussianParams:
     def __getitem__(self, key: Any) -> GaussianParams:
         return GaussianParams(mean=self.mean[key], std=self.std[key])
 
+    def tile(self, repeats: int) -> GaussianParams:
+        """The parameters repeated ``repeats`` times along the latent axis."""
+        return GaussianParams(np.tile(self.mean, (1, repeats)), np.tile(self.std, (1, repeats)))
+
 
 class LatentVariableModel(ABC):
     """A model p(x, z) = p(z) p(x|z) with a standard-normal prior and an amortized q(z|x).
@@ -59,6 +63,25 @@ class LatentVariableModel(ABC):
     latent_dim: int
     obs_dim: int
     num_obs_symbols: int = 2
+    #: "float" (probabilities from float arithmetic: decode only where it gives the same
+    #: results) or "portable" (integer arithmetic: decodes on every machine).
+    arithmetic: ClassVar[str] = "float"
+
+    def portable(self) -> LatentVariableModel:
+        """This model in portable arithmetic (see ``docs/design.md``, "Portability").
+
+        The result's ``posterior`` returns
+        :class:`~bitsback_core.distributions.fixed_gaussian.FixedGaussianParams`, its
+        ``likelihood`` takes fixed-point latents (int64, ``LATENT_BITS``), and
+        :meth:`identity` names its integers. Models that cannot offer it keep this default.
+        """
+        raise NotImplementedError(
+            f"model {type(self).__name__} has no portable arithmetic; use arithmetic 'float'"
+        )
+
+    def identity(self) -> str | None:
+        """A digest of everything the model's coding probabilities depend on (portable models)."""
+        return None
 
     @classmethod
     @abstractmethod

@@ -21,7 +21,9 @@ from bitsback_core.proposals.interface import Proposal
 from bitsback_core.registry import Registry
 
 __all__ = [
+    "ARITHMETIC_MODES",
     "Components",
+    "check_arithmetic",
     "ModelSource",
     "build_coder",
     "build_components",
@@ -102,6 +104,17 @@ def resolve_model_source(config: Config) -> ModelSource:
     return ModelSource(train_config, _checkpoint_beside(tc_path, train_config), tc_path)
 
 
+#: The arithmetic modes a file can be coded with (``docs/design.md``, "Portability").
+ARITHMETIC_MODES = ("portable", "float")
+
+
+def check_arithmetic(name: str) -> str:
+    """``name`` if it is a known arithmetic mode, else a ConfigError naming the modes."""
+    if name not in ARITHMETIC_MODES:
+        raise ConfigError(f"unknown arithmetic {name!r}: choose one of {', '.join(ARITHMETIC_MODES)}")
+    return name
+
+
 @attrs.frozen
 class Components:
     """A loaded model with the proposal and discretizer a coder is built from."""
@@ -119,6 +132,12 @@ def build_components(config: Config, registry: Registry, device: str = "cpu") ->
         raise ConfigError(f"checkpoint {source.checkpoint} does not exist")
     model_cls = registry.get("model", source.train_config.model)
     model = model_cls.from_config(source.train_config.as_dict(), source.checkpoint, device)
+    arithmetic = check_arithmetic(config.arithmetic)
+    if arithmetic == "portable":
+        try:
+            model = model.portable()
+        except NotImplementedError as exc:
+            raise ConfigError(str(exc)) from None
     if config.iterative_post_improvement:
         proposal_cls = registry.get("proposal", "iterative")
         proposal = proposal_cls(
@@ -130,6 +149,7 @@ def build_components(config: Config, registry: Registry, device: str = "cpu") ->
         log_num_bucket=config.log_num_bucket,
         prior_mprec=config.prior_mprec,
         prop_mprec=config.prop_mprec,
+        arithmetic=arithmetic,
     )
     return Components(model, proposal, discretizer, source)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from bitsback_core.discretizers.interface import Discretizer
-from bitsback_core.distributions import DiscretizedGaussian, MaxEntropyBuckets, Uniform
+from bitsback_core.distributions import DiscretizedGaussian, MaxEntropyBuckets, QuantizedDistribution, Uniform
+from bitsback_core.distributions.fixed_gaussian import FixedGaussian, FixedGaussianParams
 from bitsback_core.models.interface import GaussianParams
+from bitsback_core.portable.tables import normal_quantiles
 
 __all__ = ["MaxEntropyDiscretizer"]
 
@@ -23,7 +25,9 @@ class MaxEntropyDiscretizer(Discretizer):
     PLUGIN_NAME = "max_entropy"
     ALIASES = ("MaxEntropyDiscretizer",)
 
-    def __init__(self, log_num_bucket: int = 8, prior_mprec: int = 8, prop_mprec: int = 16) -> None:
+    def __init__(
+        self, log_num_bucket: int = 8, prior_mprec: int = 8, prop_mprec: int = 16, arithmetic: str = "float"
+    ) -> None:
         if not 1 <= log_num_bucket <= min(prior_mprec, prop_mprec):
             raise ValueError(
                 f"log_num_bucket={log_num_bucket} must be >= 1 and at most prior_mprec={prior_mprec} "
@@ -33,13 +37,26 @@ class MaxEntropyDiscretizer(Discretizer):
         self.num_buckets = 1 << log_num_bucket
         self.prior_mprec = prior_mprec
         self.prop_mprec = prop_mprec
+        if arithmetic not in ("float", "portable"):
+            raise ValueError(f"arithmetic must be 'float' or 'portable', got {arithmetic!r}")
+        self.arithmetic = arithmetic
         self.buckets = MaxEntropyBuckets(log_num_bucket)
+        self._fixed_centres = normal_quantiles(log_num_bucket)[1] if arithmetic == "portable" else None
 
     def prior(self, batch_shape: tuple[int, ...]) -> Uniform:
         return Uniform(self.num_buckets, self.prior_mprec, batch_shape)
 
-    def posterior(self, params: GaussianParams) -> DiscretizedGaussian:
+    def posterior(self, params: GaussianParams | FixedGaussianParams) -> QuantizedDistribution:
+        """A :class:`DiscretizedGaussian` of float parameters, a :class:`FixedGaussian` of fixed-point ones."""
+        if isinstance(params, FixedGaussianParams):
+            return FixedGaussian(params, self.log_num_bucket, self.prop_mprec)
+        if self.arithmetic == "portable":
+            raise TypeError("a portable discretizer needs fixed-point posterior parameters (a portable model)")
         return DiscretizedGaussian(params.mean, params.std, self.buckets, self.prop_mprec)
 
     def values(self, indices: np.ndarray) -> np.ndarray:
-        return self.buckets.centres[np.asarray(indices, dtype=np.int64)]
+        """Bucket centres: float64, or int64 with ``LATENT_BITS`` fraction bits in portable arithmetic."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if self._fixed_centres is not None:
+            return self._fixed_centres[idx]
+        return self.buckets.centres[idx]

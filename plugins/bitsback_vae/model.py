@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bitsback_core.models.interface import DifferentiableModel, GaussianParams
+from bitsback_core.models.interface import DifferentiableModel, GaussianParams, LatentVariableModel
 from bitsback_vae.network import DEFAULT_LATENT_DIM, OBS_DIM, BinaryVAENetwork
 
-__all__ = ["BinaryVAE", "CheckpointError", "CODING_THREADS", "coding_threads", "load_checkpoint"]
+__all__ = ["BinaryVAE", "PortableBinaryVAE", "CheckpointError", "CODING_THREADS", "coding_threads", "load_checkpoint"]
 
 #: Intra-op CPU threads for every computation whose floats become coding probabilities.
 #: torch's CPU kernels split work by thread count and the float results differ (by ~1e-6)
@@ -34,13 +34,13 @@ CODING_THREADS = 2
 def coding_threads() -> Iterator[None]:
     """Run the enclosed torch work with :data:`CODING_THREADS` intra-op threads."""
     before = torch.get_num_threads()
-    if before != CODING_THREADS:
-        torch.set_num_threads(CODING_THREADS)
+    # Always set: get_num_threads() reports OpenMP's count, which numba's OpenMP pool
+    # changes without changing MKL's, so "already CODING_THREADS" may be untrue for MKL.
+    torch.set_num_threads(CODING_THREADS)
     try:
         yield
     finally:
-        if before != CODING_THREADS:
-            torch.set_num_threads(before)
+        torch.set_num_threads(before)
 
 _MAX_SEED = 2**64
 
@@ -253,6 +253,12 @@ class BinaryVAE(DifferentiableModel):
             lw = self.network.log_weights(xt, eps, mean, log_std)
         return self._to_numpy(lw)
 
+    def portable(self) -> PortableBinaryVAE:
+        """The portable twin of this model (:mod:`bitsback_vae.portable`), quantized deterministically."""
+        from bitsback_vae.portable import quantize_network
+
+        return PortableBinaryVAE(quantize_network(self.network), self, self._device)
+
     def save(self, path: Path | str) -> None:
         """Write the plain state dict with CPU tensors (loadable with ``weights_only``)."""
         path = Path(path)
@@ -318,3 +324,74 @@ class BinaryVAE(DifferentiableModel):
             self.network.dec_fc3.bias.copy_(
                 torch.as_tensor(bias, dtype=self.network.dec_fc3.bias.dtype)
             )
+
+
+class PortableBinaryVAE(LatentVariableModel):
+    """A :class:`BinaryVAE` in portable arithmetic: every coding probability is an integer function.
+
+    ``posterior`` returns fixed-point :class:`FixedGaussianParams`, ``likelihood`` takes
+    fixed-point bucket centres and returns table-sigmoid coins. ``log_weights`` (continuous
+    bounds, for evaluation only) is the float model's.
+    """
+
+    PLUGIN_NAME = "PortableBinaryVAE"
+    obs_dim = OBS_DIM
+    num_obs_symbols = 2
+    arithmetic = "portable"
+
+    def __init__(self, net: Any, float_model: BinaryVAE, device: torch.device) -> None:
+        from bitsback_vae.portable import TorchEvaluator
+
+        self.net = net
+        self.float_model = float_model
+        self.latent_dim = net.latent_dim
+        self._device = device
+        self._evaluator = TorchEvaluator(net, device)
+        self._identity = net.sha256()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | Any, checkpoint: Path | str | None = None, device: str = "cpu") -> PortableBinaryVAE:
+        return BinaryVAE.from_config(config, checkpoint, device).portable()
+
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    def identity(self) -> str:
+        return self._identity
+
+    def portable(self) -> PortableBinaryVAE:
+        return self
+
+    def posterior(self, x: np.ndarray) -> Any:
+        from bitsback_core.distributions.fixed_gaussian import FixedGaussianParams
+
+        xt = self.float_model._obs_tensor(x).to(torch.int64)
+        with torch.no_grad():
+            mean, log_std = self._evaluator.encode(xt)
+        return FixedGaussianParams(mean=mean.cpu().numpy(), log_std=log_std.cpu().numpy())
+
+    def likelihood_logits(self, z: np.ndarray) -> np.ndarray:
+        """Fixed-point logits (int64, ``LOGIT_BITS``) for fixed-point latents (``LATENT_BITS``)."""
+        z = np.asarray(z)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or z.dtype.kind not in "iu":
+            raise ValueError(
+                f"portable latents must be integers of shape (batch, {self.latent_dim}), got {z.dtype} {z.shape}"
+            )
+        with torch.no_grad():
+            return self._evaluator.decode(torch.as_tensor(z.astype(np.int64), device=self._device)).cpu().numpy()
+
+    def likelihood(self, z: np.ndarray, prec: int) -> Any:
+        from bitsback_core.distributions.bernoulli import Bernoulli
+
+        return Bernoulli.from_fixed_logits(self.likelihood_logits(z), prec)
+
+    def log_weights(self, x: np.ndarray, num_particles: int, seed: int) -> np.ndarray:
+        return self.float_model.log_weights(x, num_particles, seed)
+
+    def save(self, path: Path | str) -> None:
+        """Write the integer weights and scales (``np.savez``; no pickles)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            np.savez(fh, **self.net.arrays())

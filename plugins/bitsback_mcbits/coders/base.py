@@ -16,6 +16,8 @@ from bitsback_core.ans.codec import LaneView
 from bitsback_core.coders.interface import Coder
 from bitsback_core.distributions import Categorical, QuantizedDistribution
 from bitsback_core.models.interface import GaussianParams
+from bitsback_core.portable.formats import LOG2_BITS
+from bitsback_core.portable.kernels import LOG2_OF_ZERO, exp2_weights, log2_of
 
 __all__ = ["LatentCoder"]
 
@@ -44,11 +46,7 @@ class LatentCoder(Coder):
 
     def posterior(self, params: GaussianParams, repeats: int = 1) -> QuantizedDistribution:
         """q(z|x) over bucket indices, tiled ``repeats`` times along the latent axis."""
-        if repeats != 1:
-            params = GaussianParams(
-                mean=np.tile(params.mean, (1, repeats)), std=np.tile(params.std, (1, repeats))
-            )
-        return self.discretizer.posterior(params)
+        return self.discretizer.posterior(params.tile(repeats) if repeats != 1 else params)
 
     def likelihood(self, z: np.ndarray) -> QuantizedDistribution:
         """Quantized p(x|z) for bucket indices ``z`` of shape ``(batch, latent_dim)``."""
@@ -76,38 +74,40 @@ class LatentCoder(Coder):
         params: GaussianParams,
         q_freq: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Exact log importance weights of the *quantized* model, shape ``(chains, N)``.
+        """Exact base-2 log importance weights of the *quantized* model, shape ``(chains, N)``.
 
-        ``log P(x|z_n) + log P(z_n) - log Q(z_n|x)`` from the integer frequencies, so the
-        encoder and decoder get identical floats and the coded rate matches these weights.
-        ``q_freq`` (``(chains, N, dims)``): the particles' Q frequencies when the caller
-        already has them from popping, so Q is not evaluated again.
+        ``log2 P(x|z_n) + log2 P(z_n) - log2 Q(z_n|x)`` as int64 with ``LOG2_BITS``
+        fraction bits: a fixed-point ``log2`` of every integer frequency, summed in
+        integers, so the encoder and the decoder get identical weights on any machine and
+        the coded rate matches them. ``q_freq`` (``(chains, N, dims)``): the particles'
+        Q frequencies when the caller already has them from popping.
         """
         chains, n, dims = zs.shape
         flat = zs.reshape(chains * n, dims)
-        log_px = self.likelihood(flat).sum_log_prob_rows(x, repeat=n).reshape(chains, n)
-        log_pz = self.prior((chains * n, dims)).log_prob(flat).sum(axis=1).reshape(chains, n)
+        likelihood = self.likelihood(flat)
+        log_px = likelihood.sum_log2_rows(x, repeat=n).reshape(chains, n)
+        prior = self.prior((chains * n, dims))
+        log_pz = prior.sum_log2_rows(flat).reshape(chains, n)
+        q = self.posterior(params, repeats=n)
         if q_freq is None:
-            q = self.posterior(params, repeats=n)
             q_freq = q.cdf(zs.reshape(chains, n * dims))[1].reshape(chains, n, dims)
-        prec = self.discretizer.posterior(params[:1, :1]).prec
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
         # index_distribution discards their weights.
-        with np.errstate(divide="ignore"):
-            log_qz = np.log(q_freq.astype(np.float64)).sum(axis=2) - dims * prec * np.log(2.0)
-        return log_px + log_pz - log_qz
+        log_qz = log2_of(q_freq).sum(axis=2)
+        offset = (likelihood.prec * x.shape[1] + prior.prec * dims - q.prec * dims) << LOG2_BITS
+        return log_px + log_pz - log_qz - offset
 
-    def index_distribution(self, log_w: np.ndarray, active: np.ndarray | None) -> Categorical:
-        """Categorical over particle indices with probabilities softmax(log_w); batch ``(chains, 1)``.
+    def index_distribution(self, log2_w: np.ndarray, active: np.ndarray | None) -> Categorical:
+        """Categorical over particle indices with probabilities ``2**log2_w`` (normalized).
 
-        Inactive chains hold placeholder particles whose weights may be infinite; they get
-        uniform weights (their symbols are never coded).
+        Integer weights (:func:`~bitsback_core.portable.kernels.exp2_weights`) quantized in
+        integers, batch ``(chains, 1)``. Inactive chains hold placeholder particles; they
+        get uniform weights (their symbols are never coded).
         """
-        log_w = self.clean(log_w, active)
-        if not np.all(np.isfinite(log_w)):
+        log2_w = self.clean(log2_w, active)
+        if np.any(log2_w > -LOG2_OF_ZERO // 2):
             raise ValueError("non-finite importance weight: a particle outside the posterior's support")
-        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-        return Categorical((w / w.sum(axis=1, keepdims=True))[:, None, :], self.index_mprec)
+        return Categorical.from_weights(exp2_weights(log2_w)[:, None, :], self.index_mprec)
 
     @staticmethod
     def take_particle(zs: np.ndarray, j: np.ndarray) -> np.ndarray:

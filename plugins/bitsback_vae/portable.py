@@ -1,0 +1,183 @@
+"""The BinaryVAE in portable arithmetic: integer weights, integer activations, table non-linearities.
+
+A float checkpoint is converted deterministically (:func:`quantize_network`): every weight
+becomes ``rint(w * 2**bits)`` (a float32 times a power of two is exact in float64 and
+``rint`` is correctly rounded, so the integers are the same on every machine), with the
+largest ``bits <= 32`` for which the layer's worst case, ``sum |w_int| * max|input| +
+|b_int|`` over any row, stays below ``2**52``. That bound is what makes the matrix products
+portable: they run in float64 BLAS (CPU or GPU, any summation order, any blocking, FMA or
+not) on integer-valued operands, and every partial sum is an integer below ``2**53``, so
+every result is exact. Because tanh bounds every hidden activation by 1 and the network's
+inputs are binary pixels or bucket centres, the bound holds for *any* input: no
+calibration images are needed and none are used (so no test image can leak in).
+
+Between layers the integer accumulator is rescaled by an arithmetic shift and passed
+through the ``tanh`` table (:mod:`bitsback_core.portable.tables`). Outputs: posterior mean
+and log std with ``LATENT_BITS`` fraction bits, Bernoulli logits with ``LOGIT_BITS``.
+
+Two evaluators compute the same integers: :class:`TorchEvaluator` (float64 BLAS on the
+model's device, used for coding) and :mod:`bitsback_vae.portable_numpy` (plain numpy
+integers, no torch, no BLAS), which the tests compare element by element.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from bitsback_core.portable.formats import ACT_BITS, EXACT_BOUND, LATENT_BITS, LOGIT_BITS, TABLE_STEP_BITS
+from bitsback_core.portable.kernels import table_args
+from bitsback_core.portable.tables import TABLES_SHA256
+
+__all__ = [
+    "ENCODER",
+    "DECODER",
+    "PORTABLE_FORMAT",
+    "PortableNetwork",
+    "QuantizedLinear",
+    "TorchEvaluator",
+    "quantize_network",
+    "rescale",
+]
+
+#: Names the arithmetic of this module; part of every portable model's identity.
+PORTABLE_FORMAT = "bitsback-portable-vae-1"
+#: Upper bound (integer units) of |bucket centre| fed to the decoder: 8.0 at LATENT_BITS.
+_LATENT_INPUT_BOUND = 8 << LATENT_BITS
+_MAX_WEIGHT_BITS = 32
+#: Layer order of the encoder and decoder (the paper's attribute names).
+ENCODER = ("enc_fc1", "enc_fc2", "enc_fc31", "enc_fc32")
+DECODER = ("dec_fc1", "dec_fc2", "dec_fc3")
+
+
+@attrs.frozen(eq=False)
+class QuantizedLinear:
+    """``y = x @ weight.T + bias`` in integers; ``x`` has ``in_bits``, ``weight`` ``weight_bits``."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    in_bits: int
+    weight_bits: int
+
+    @property
+    def acc_bits(self) -> int:
+        """Fraction bits of the accumulator ``x @ weight.T + bias``."""
+        return self.in_bits + self.weight_bits
+
+
+def _quantize_linear(layer: torch.nn.Linear, in_bits: int, in_bound: int) -> QuantizedLinear:
+    w = layer.weight.detach().cpu().double().numpy()
+    b = layer.bias.detach().cpu().double().numpy()
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        raise ValueError("cannot make a portable model from non-finite weights")
+    for bits in range(_MAX_WEIGHT_BITS, -1, -1):
+        w_int = np.rint(w * 2.0**bits).astype(np.int64)
+        b_int = np.rint(b * 2.0 ** (bits + in_bits)).astype(np.int64)
+        worst = np.abs(w_int).sum(axis=1, dtype=np.int64) * in_bound + np.abs(b_int)
+        if int(worst.max()) < EXACT_BOUND:
+            return QuantizedLinear(w_int, b_int, in_bits, bits)
+    raise ValueError("weights too large for a portable model")
+
+
+def rescale(acc: Any, from_bits: int, to_bits: int) -> Any:
+    """Fixed point ``acc`` from ``from_bits`` to ``to_bits`` fraction bits (round half up)."""
+    if from_bits >= to_bits:
+        d = from_bits - to_bits
+        return (acc + (1 << (d - 1))) >> d if d else acc
+    return acc << (to_bits - from_bits)
+
+
+@attrs.frozen(eq=False)
+class PortableNetwork:
+    """The quantized layers of a BinaryVAE network, keyed by the paper's attribute names."""
+
+    layers: dict[str, QuantizedLinear]
+    latent_dim: int
+
+    def sha256(self) -> str:
+        """The model's identity: its format, its tables and every integer, in a fixed order."""
+        digest = hashlib.sha256(f"{PORTABLE_FORMAT}\0{TABLES_SHA256}\0{self.latent_dim}\0".encode())
+        for name in ENCODER + DECODER:
+            layer = self.layers[name]
+            digest.update(f"{name}\0{layer.weight.shape}\0{layer.in_bits}\0{layer.weight_bits}\0".encode())
+            digest.update(np.ascontiguousarray(layer.weight, dtype="<i8").tobytes())
+            digest.update(np.ascontiguousarray(layer.bias, dtype="<i8").tobytes())
+        return digest.hexdigest()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every integer array and scale, for saving (``np.savez``)."""
+        out: dict[str, np.ndarray] = {"latent_dim": np.array(self.latent_dim)}
+        for name, layer in self.layers.items():
+            out[f"{name}.weight"] = layer.weight
+            out[f"{name}.bias"] = layer.bias
+            out[f"{name}.bits"] = np.array([layer.in_bits, layer.weight_bits])
+        return out
+
+
+def quantize_network(network: Any) -> PortableNetwork:
+    """The portable version of a :class:`~bitsback_vae.network.BinaryVAENetwork` (deterministic)."""
+    act_bound = 1 << ACT_BITS
+    plan = {
+        "enc_fc1": (0, 1),
+        "enc_fc2": (ACT_BITS, act_bound),
+        "enc_fc31": (ACT_BITS, act_bound),
+        "enc_fc32": (ACT_BITS, act_bound),
+        "dec_fc1": (LATENT_BITS, _LATENT_INPUT_BOUND),
+        "dec_fc2": (ACT_BITS, act_bound),
+        "dec_fc3": (ACT_BITS, act_bound),
+    }
+    layers = {name: _quantize_linear(getattr(network, name), *plan[name]) for name in ENCODER + DECODER}
+    return PortableNetwork(layers, int(network.latent_dim))
+
+
+class TorchEvaluator:
+    """Runs a :class:`PortableNetwork` with torch on ``device``: float64 products, integer rest."""
+
+    def __init__(self, net: PortableNetwork, device: torch.device) -> None:
+        self.net = net
+        self.device = device
+        self._w = {
+            name: (
+                torch.as_tensor(layer.weight.T.astype(np.float64), device=device).contiguous(),
+                torch.as_tensor(layer.bias.astype(np.float64), device=device),
+            )
+            for name, layer in net.layers.items()
+        }
+        values, lo, last = table_args("tanh")
+        self._tanh = (torch.tensor(np.array(values), device=device), int(lo), int(last))
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Integer accumulator of layer ``name`` (exact: see the module docstring)."""
+        w, b = self._w[name]
+        return torch.addmm(b, x.to(torch.float64), w).to(torch.int64)
+
+    def _lookup(self, tab: tuple[torch.Tensor, int, int], x: torch.Tensor, x_bits: int) -> torch.Tensor:
+        values, lo, last = tab
+        k = x_bits - TABLE_STEP_BITS
+        u = torch.clamp(x - (lo << k), 0, last << k)
+        i = u >> k
+        r = u - (i << k)
+        low = values[i]
+        return low + (((values[i + 1] - low) * r) >> k)
+
+    def _hidden(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        layer = self.net.layers[name]
+        pre = rescale(self._linear(name, x), layer.acc_bits, ACT_BITS)
+        return self._lookup(self._tanh, pre, ACT_BITS)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed-point ``(mean, log_std)`` (``LATENT_BITS``) for binary images ``x``."""
+        h = self._hidden("enc_fc2", self._hidden("enc_fc1", x))
+        layers = self.net.layers
+        mean = rescale(self._linear("enc_fc31", h), layers["enc_fc31"].acc_bits, LATENT_BITS)
+        log_std = rescale(self._linear("enc_fc32", h), layers["enc_fc32"].acc_bits, LATENT_BITS)
+        return mean, log_std
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Fixed-point Bernoulli logits (``LOGIT_BITS``) for fixed-point latents ``z`` (``LATENT_BITS``)."""
+        h = self._hidden("dec_fc2", self._hidden("dec_fc1", z))
+        return rescale(self._linear("dec_fc3", h), self.net.layers["dec_fc3"].acc_bits, LOGIT_BITS)
