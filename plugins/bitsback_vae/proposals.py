@@ -4,7 +4,10 @@ Iterative inference (the seed's ``--iterative_post_improvement``) starts from th
 encoder's prediction and takes a fixed number of Adam steps on each image's own
 single-sample negative ELBO. The result must be reproducible by the decoder from the
 decoded image alone, so all randomness comes from a CPU generator seeded by ``seed`` and
-the computation depends only on ``x`` and its batch shape.
+the computation depends only on ``x`` and its batch shape. With a portable model
+(:class:`~bitsback_vae.model.PortableBinaryVAE`) the same procedure runs in fixed-point
+integers (:mod:`bitsback_vae.portable_inference`), so the refined posterior, and with it
+the code, is the same on every machine.
 """
 
 from __future__ import annotations
@@ -17,6 +20,19 @@ from bitsback_core.models.interface import DifferentiableModel, GaussianParams, 
 from bitsback_core.proposals.interface import Proposal
 
 __all__ = ["AmortizedProposal", "IterativeProposal"]
+
+
+def _is_portable(model: LatentVariableModel) -> bool:
+    """Whether ``model`` is a portable BinaryVAE (the one portable model iterative inference knows)."""
+    if getattr(model, "arithmetic", "float") != "portable":
+        return False
+    from bitsback_vae.model import PortableBinaryVAE
+
+    if not isinstance(model, PortableBinaryVAE):
+        raise TypeError(
+            f"portable iterative inference supports PortableBinaryVAE only, got {type(model).__name__}"
+        )
+    return True
 
 
 class AmortizedProposal(Proposal):
@@ -39,7 +55,9 @@ class IterativeProposal(Proposal):
     Options: ``steps`` (int >= 0, default 50) and ``lr`` (float > 0, default 0.01). The
     objective is the sum over the batch of each image's single-sample reparameterized
     negative ELBO; each image's gradient depends only on its own (mean, log_std), and
-    Adam is element-wise, so images do not interact.
+    Adam is element-wise, so images do not interact. A portable model gets
+    :func:`~bitsback_vae.portable_inference.portable_iterative_posterior` (integer Adam,
+    ``lr`` at most 1) and fixed-point parameters back.
     """
 
     PLUGIN_NAME = "iterative"
@@ -49,9 +67,11 @@ class IterativeProposal(Proposal):
         unknown = sorted(set(options) - {"steps", "lr"})
         if unknown:
             raise ValueError(f"unknown iterative-proposal options {unknown}; known: lr, steps")
-        if not isinstance(model, DifferentiableModel):
+        self.portable = _is_portable(model)
+        if not (self.portable or isinstance(model, DifferentiableModel)):
             raise TypeError(
-                f"iterative inference needs a DifferentiableModel, got {type(model).__name__}"
+                "iterative inference needs a DifferentiableModel or a PortableBinaryVAE, "
+                f"got {type(model).__name__}"
             )
         steps = options.get("steps", 50)
         lr = options.get("lr", 0.01)
@@ -59,15 +79,20 @@ class IterativeProposal(Proposal):
             raise ValueError(f"steps must be a non-negative int, got {steps!r}")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if self.portable:
+            from bitsback_vae.portable_inference import MAX_LR
+
+            if lr > MAX_LR:
+                raise ValueError(f"portable iterative inference needs lr <= {MAX_LR}, got {lr!r}")
         super().__init__(model, steps=int(steps), lr=float(lr))
         self.steps = int(steps)
         self.lr = float(lr)
 
-    def __call__(self, x: np.ndarray, seed: int = 0) -> GaussianParams:
+    def __call__(self, x: np.ndarray, seed: int = 0) -> Any:
+        """Refined posterior parameters: GaussianParams, or FixedGaussianParams when portable."""
         import torch
 
         model = self.model
-        assert isinstance(model, DifferentiableModel)
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != model.obs_dim:
             raise ValueError(f"x must have shape (batch, {model.obs_dim}), got {x.shape}")
@@ -75,6 +100,11 @@ class IterativeProposal(Proposal):
             raise ValueError("iterative inference needs binary observations (0 or 1)")
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+        if self.portable:
+            from bitsback_vae.portable_inference import portable_iterative_posterior
+
+            return portable_iterative_posterior(model, x, int(seed), self.steps, self.lr)
+        assert isinstance(model, DifferentiableModel)
         device = torch.device(model.device)
         xt = torch.as_tensor(x.astype(np.float32), device=device)
         from bitsback_vae.model import coding_threads
