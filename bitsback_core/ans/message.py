@@ -11,7 +11,8 @@ start + freq)`` out of ``2**prec`` grows the head by about ``log2(2**prec / freq
 spilling whole words onto the stack; popping is the exact inverse.
 
 Popping from an empty lane is legal (bits-back needs it: the first latent is *decoded*
-from nothing): the lane then draws a word from a seeded generator. Those words, and the
+from nothing): the lane then draws its next word of initial bits, a counter-based
+function of (seed, lane, word index) (:func:`initial_word`). Those words, and the
 random starting head, are the *initial bits*: information the message was given rather
 than information about the data. ``net = total - initial``.
 
@@ -38,9 +39,31 @@ from bitsback_core.ans._kernels import decode_lanes, push_lanes, take_words
 
 __all__ = ["Message", "MessageFormatError", "EmptyStackError"]
 
-_MAGIC = b"BBANS2\x00\x00"
+_MAGIC = b"BBANS3\x00\x00"
 _HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
 _EVERY_LANE = np.zeros(0, dtype=bool)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: Counter index of a lane's starting head (words drawn later use 0, 1, 2, ...).
+_HEAD_INDEX = np.uint64(2**64 - 1)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's output function: a bijection of uint64 that scrambles every bit."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def initial_word(seed: int, lane: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The 64 initial bits number ``index`` of lane ``lane`` (flat), keyed by ``seed``.
+
+    Counter-based (splitmix64 mixing of seed, lane and index): any lane can draw its
+    ``index``-th word at any time, in any order, on any device, and get the same bits.
+    """
+    with np.errstate(over="ignore"):
+        key = _mix64(np.uint64(seed) + _GOLDEN)
+        h = _mix64((key ^ np.asarray(lane, dtype=np.uint64)) + _GOLDEN)
+        return _mix64((h ^ np.asarray(index, dtype=np.uint64)) + _GOLDEN)
 
 
 def _log2_u64(a: np.ndarray) -> np.ndarray:
@@ -65,7 +88,7 @@ class Message:
         shape: ``(chains, lanes)``.
         lprec: the head never drops below ``2**lprec``.
         bprec: bits per stack word (at most 32); ``lprec + bprec <= 64``.
-        seed: seeds the generator of the random starting heads and of the words drawn
+        seed: keys the counter-based initial bits: the starting heads and the words drawn
             by pops from an empty lane.
         strict: if true, popping from an empty lane raises :class:`EmptyStackError`
             instead of drawing initial bits (decoders use it to detect corrupt input).
@@ -92,7 +115,6 @@ class Message:
         self.seed = seed
         self.strict = strict
         n = chains * lanes
-        self._rng = np.random.Generator(np.random.PCG64(seed))
         self._head = self._draw_heads(n)
         self._head0 = self._head.copy()
         self._words = np.zeros((n, 16), dtype=np.uint32)
@@ -103,9 +125,7 @@ class Message:
     def _draw_heads(self, n: int) -> np.ndarray:
         """Uniform heads in ``[2**lprec, 2**(lprec + bprec))``: all their bits are initial bits."""
         span = self.lprec + self.bprec
-        low = self._rng.integers(0, 1 << 32, size=n, dtype=np.uint64)
-        high = self._rng.integers(0, 1 << 32, size=n, dtype=np.uint64)
-        raw = (high << np.uint64(32)) | low
+        raw = initial_word(self.seed, np.arange(n, dtype=np.uint64), np.full(n, _HEAD_INDEX))
         if span < 64:
             raw &= np.uint64((1 << span) - 1)
         return raw | np.uint64(1 << self.lprec)
@@ -120,12 +140,10 @@ class Message:
         return self._head.reshape(self.shape).copy()
 
     def copy(self) -> Message:
-        """An independent snapshot (the generator state is copied too)."""
+        """An independent snapshot (initial bits are counter-based: no generator state)."""
         other = Message.__new__(Message)
         other.shape, other.lprec, other.bprec = self.shape, self.lprec, self.bprec
         other.seed, other.strict = self.seed, self.strict
-        other._rng = np.random.Generator(np.random.PCG64())
-        other._rng.bit_generator.state = self._rng.bit_generator.state
         other._head = self._head.copy()
         other._head0 = self._head0.copy()
         other._words = self._words.copy()
@@ -190,7 +208,7 @@ class Message:
                 "truncated, or the decoder's settings differ from the encoder's"
             )
         mask = (1 << self.bprec) - 1
-        drawn = self._rng.integers(0, 1 << 32, size=lanes.size, dtype=np.uint64) & np.uint64(mask)
+        drawn = initial_word(self.seed, lanes, self._drawn[lanes]) & np.uint64(mask)
         self._head[lanes] = (self._head[lanes] << np.uint64(self.bprec)) | drawn
         self._drawn[lanes] += 1
 
@@ -304,7 +322,7 @@ class Message:
 
         Per lane that is 16 bytes besides the words (the 8-byte head is part of
         ``total_bits``; lengths and drawn counts are 4 bytes each). The starting heads are
-        not stored: they are the first draws of the seeded generator, so
+        not stored: they are counter-based draws keyed by the seed, so
         :meth:`from_bytes` regenerates them.
         """
         chains, lanes = self.shape

@@ -178,11 +178,34 @@ def test_push_rejects_bad_interval():
         msg.push(200, 100, 8)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _python_mix64(x: int) -> int:
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def python_initial_word(seed: int, lane: int, index: int) -> int:
+    """splitmix64 mixing of (seed, lane, index) with Python integers: the specification."""
+    golden = 0x9E3779B97F4A7C15
+    key = _python_mix64((seed + golden) & _MASK64)
+    h = _python_mix64(((key ^ lane) + golden) & _MASK64)
+    return _python_mix64(((h ^ index) + golden) & _MASK64)
+
+
+def test_starting_heads_are_counter_based_words():
+    msg = Message((2, 3), lprec=32, bprec=32, seed=2**64 - 5)
+    expected = [python_initial_word(2**64 - 5, k, 2**64 - 1) | (1 << 32) for k in range(6)]
+    assert [int(h) for h in msg.head.reshape(-1)] == expected
+
+
 class ScalarRans:
     """The rANS rules one lane at a time with Python integers: the reference for :class:`Message`.
 
-    Starts from a message's heads and generator state; words drawn for empty lanes come
-    from one generator call per refill round, for those lanes in flat order.
+    Starts from a message's heads; the word a lane draws when its stack is empty is the
+    counter-based word number ``drawn`` of that lane (:func:`python_initial_word`).
     """
 
     def __init__(self, msg: Message) -> None:
@@ -190,8 +213,7 @@ class ScalarRans:
         self.heads = [int(h) for h in msg.head.reshape(-1)]
         self.stacks: list[list[int]] = [[] for _ in self.heads]
         self.drawn = [0 for _ in self.heads]
-        self.rng = np.random.Generator(np.random.PCG64())
-        self.rng.bit_generator.state = msg._rng.bit_generator.state
+        self.seed = msg.seed
 
     def push(self, start: np.ndarray, freq: np.ndarray, prec: int, mask: np.ndarray) -> None:
         for k, (s, f, m) in enumerate(zip(start.reshape(-1), freq.reshape(-1), mask.reshape(-1))):
@@ -220,7 +242,7 @@ class ScalarRans:
             for k in low:
                 if self.stacks[k]:
                     self.heads[k] = (self.heads[k] << self.bprec) | self.stacks[k].pop()
-            words = self.rng.integers(0, 1 << 32, size=len(empty), dtype=np.uint64)
+            words = [python_initial_word(self.seed, k, self.drawn[k]) for k in empty]
             for k, w in zip(empty, words):
                 self.heads[k] = (self.heads[k] << self.bprec) | (int(w) & ((1 << self.bprec) - 1))
                 self.drawn[k] += 1
