@@ -34,6 +34,7 @@ import numpy as np
 
 from bitsback_core.ans._kernels import decoded_head, encode_lane, valid_interval
 from bitsback_core.distributions._gaussian_kernels import gaussian_row_ppf
+from bitsback_core.distributions._portable_kernels import fixed_gaussian_row_ppf
 from bitsback_core.distributions._row_kernels import (
     bernoulli_row_ppf,
     categorical_row_ppf,
@@ -130,6 +131,15 @@ def _pop_gaussian(params, head, words, lengths, lprec, bprec, lanes, active, off
 
 
 @numba.njit(cache=True, parallel=True)
+def _pop_fixed_gaussian(params, head, words, lengths, lprec, bprec, lanes, active, offset, n, prec, push_start, push_freq, push_prec,
+                        out, last_row, step, run, resume, codes, stop, counts, empties):  # type: ignore[no-untyped-def]  # fmt: skip  # pragma: no cover - compiled
+    for c in numba.prange(active.shape[0]):
+        if run[c]:
+            _chain_rows(c, fixed_gaussian_row_ppf, params, head, words, lengths, lprec, bprec, lanes, active, offset, n, prec,
+                        push_start, push_freq, push_prec, out, last_row, step, resume, codes, stop, counts, empties)  # fmt: skip
+
+
+@numba.njit(cache=True, parallel=True)
 def _pop_bernoulli(params, head, words, lengths, lprec, bprec, lanes, active, offset, n, prec, push_start, push_freq, push_prec,
                    out, last_row, step, run, resume, codes, stop, counts, empties):  # type: ignore[no-untyped-def]  # fmt: skip  # pragma: no cover - compiled
     for c in numba.prange(active.shape[0]):
@@ -158,6 +168,7 @@ def _pop_categorical(params, head, words, lengths, lprec, bprec, lanes, active, 
 
 _BUILT_IN = {
     gaussian_row_ppf: _pop_gaussian,
+    fixed_gaussian_row_ppf: _pop_fixed_gaussian,
     bernoulli_row_ppf: _pop_bernoulli,
     uniform_row_ppf: _pop_uniform,
     categorical_row_ppf: _pop_categorical,

@@ -306,7 +306,9 @@ def _row_lanes(active: np.ndarray, lanes: int, offset: int, n: int, row: int, ch
 def _active(active: np.ndarray | None, chains: int) -> np.ndarray:
     if active is None:
         return np.ones(chains, dtype=bool)
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(active, dtype=bool), (chains,)))
+    # A writable copy: numba types read-only arrays apart, so a view would compile (and
+    # cache) a second kernel.
+    return np.array(np.broadcast_to(np.asarray(active, dtype=bool), (chains,)))
 
 
 def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

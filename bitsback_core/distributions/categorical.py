@@ -82,6 +82,8 @@ class Categorical(QuantizedDistribution):
             raise ValueError(f"Categorical with {n} symbols needs 2**prec >= {n}, but prec={prec}")
         if w.size and w.min() < 0:
             raise ValueError("Categorical weights must be non-negative")
+        if w.size and int(w.max()) * n >= 2**63:
+            raise ValueError("Categorical weights too large for exact int64 quantization")
         cum = np.cumsum(w, axis=-1)
         row = cum[..., -1:]
         if np.any(row <= 0):

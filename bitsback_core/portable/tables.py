@@ -265,8 +265,9 @@ def normal_quantiles(log_num_bucket: int) -> tuple[np.ndarray, np.ndarray]:
 
     Edge ``i`` is the normal quantile of ``i / N``, centre ``i`` that of ``(i + 1/2) / N``.
     The lower half is computed and the upper half mirrored, so the values are exactly
-    symmetric. Results are floored to the grid (a value never sits on a rounding boundary
-    at 60 digits, so the floor is the same everywhere).
+    symmetric. Results are cut toward zero on the grid, ``sign(q) * floor(|q| * 2**20)``
+    (which keeps the mirror exact; a value never sits on a rounding boundary at 60 digits,
+    so the cut is the same everywhere).
     """
     if log_num_bucket in SHIPPED_QUANTILES:
         shipped = load_tables()

@@ -10,6 +10,7 @@ generators), which is what lets the decoder rebuild the encoder's distributions 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,11 @@ class PortableBinaryVAE(LatentVariableModel):
     ``posterior`` returns fixed-point :class:`FixedGaussianParams`, ``likelihood`` takes
     fixed-point bucket centres and returns table-sigmoid coins. ``log_weights`` (continuous
     bounds, for evaluation only) is the float model's.
+
+    ``BITSBACK_PORTABLE_EVALUATOR=numpy`` in the environment runs the network with the
+    independent numpy-integer evaluator (:mod:`bitsback_vae.portable_numpy`) instead of
+    torch: slow, but it lets anyone check that a file decodes with a second
+    implementation of the arithmetic (the portability tests do).
     """
 
     PLUGIN_NAME = "PortableBinaryVAE"
@@ -348,6 +354,10 @@ class PortableBinaryVAE(LatentVariableModel):
         self._device = device
         self._evaluator = TorchEvaluator(net, device)
         self._identity = net.sha256()
+        choice = os.environ.get("BITSBACK_PORTABLE_EVALUATOR", "torch")
+        if choice not in ("torch", "numpy"):
+            raise ValueError(f"BITSBACK_PORTABLE_EVALUATOR must be 'torch' or 'numpy', got {choice!r}")
+        self._use_numpy = choice == "numpy"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | Any, checkpoint: Path | str | None = None, device: str = "cpu") -> PortableBinaryVAE:
@@ -367,6 +377,11 @@ class PortableBinaryVAE(LatentVariableModel):
         from bitsback_core.distributions.fixed_gaussian import FixedGaussianParams
 
         xt = self.float_model._obs_tensor(x).to(torch.int64)
+        if self._use_numpy:
+            from bitsback_vae.portable_numpy import numpy_encode
+
+            mean_np, log_std_np = numpy_encode(self.net, xt.cpu().numpy())
+            return FixedGaussianParams(mean=mean_np, log_std=log_std_np)
         with torch.no_grad():
             mean, log_std = self._evaluator.encode(xt)
         return FixedGaussianParams(mean=mean.cpu().numpy(), log_std=log_std.cpu().numpy())
@@ -378,6 +393,10 @@ class PortableBinaryVAE(LatentVariableModel):
             raise ValueError(
                 f"portable latents must be integers of shape (batch, {self.latent_dim}), got {z.dtype} {z.shape}"
             )
+        if self._use_numpy:
+            from bitsback_vae.portable_numpy import numpy_decode
+
+            return numpy_decode(self.net, z.astype(np.int64))
         with torch.no_grad():
             return self._evaluator.decode(torch.as_tensor(z.astype(np.int64), device=self._device)).cpu().numpy()
 

@@ -75,6 +75,12 @@ def _quantize_linear(layer: torch.nn.Linear, in_bits: int, in_bound: int) -> Qua
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
         raise ValueError("cannot make a portable model from non-finite weights")
     for bits in range(_MAX_WEIGHT_BITS, -1, -1):
+        # A float estimate first: a scale whose worst case reaches 2**60 fails the exact check
+        # below anyway, and skipping it keeps that check's int64 arithmetic from wrapping
+        # around (large weights at 32 bits would otherwise overflow it and could pass).
+        rough = np.abs(w).sum(axis=1) * (2.0**bits * in_bound) + np.abs(b) * 2.0 ** (bits + in_bits)
+        if float(rough.max()) >= 2.0**60:
+            continue
         w_int = np.rint(w * 2.0**bits).astype(np.int64)
         b_int = np.rint(b * 2.0 ** (bits + in_bits)).astype(np.int64)
         worst = np.abs(w_int).sum(axis=1, dtype=np.int64) * in_bound + np.abs(b_int)
