@@ -1,0 +1,74 @@
+"""Encode or decode a few images with portable arithmetic, in a process of its own.
+
+Run by ``test_portability.py`` under different float environments (MKL_CBWR, ATEN CPU
+capability, thread counts, numba off, the numpy evaluator)::
+
+    python portable_driver.py encode FOLDER     # FOLDER/images.npy -> FOLDER/SETTING.bin
+    python portable_driver.py decode FOLDER OUT  # FOLDER/SETTING.bin -> OUT/SETTING.npy
+
+Each of :data:`SETTINGS` (BB-ELBO, BB-IS(3), BB-CIS(3) with two steps of iterative
+inference) is coded with the project's own checkpoint (no ``../shared`` needed) through
+the library: components, coder, chain layout, message bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bitsback_core.ans.message import Message
+from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
+from bitsback_core.config import Config
+from bitsback_core.pipeline.components import build_coder, build_components
+from bitsback_core.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[3]
+CHECKPOINT = ROOT / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt"
+LAYOUT = (2, 2)
+#: (coder, particles, iterative-inference steps): every code path of the portable coders.
+SETTINGS = (("BitsBackCoder", 1, 0), ("ISBitsBackCoder", 3, 0), ("CISBitsBackCoder", 3, 2))
+
+
+def coder_for(name: str, particles: int, steps: int):  # type: ignore[no-untyped-def]
+    config = Config.from_mapping(
+        {
+            "coder": name,
+            "num_particles": particles,
+            "checkpoint": str(CHECKPOINT),
+            "arithmetic": "portable",
+            "iterative_post_improvement": steps > 0,
+            "iterative_improvement_steps": steps,
+            "seed": 7,
+        }
+    )
+    registry = load_registry()
+    return build_coder(config, registry, build_components(config, registry))
+
+
+def setting_name(name: str, particles: int, steps: int) -> str:
+    return f"{name}-{particles}-{steps}"
+
+
+def main(argv: list[str]) -> None:
+    mode, folder = argv[0], Path(argv[1])
+    x = np.load(folder / "images.npy")
+    layout = ChainLayout(x.shape[0], *LAYOUT)
+    for setting in SETTINGS:
+        coder = coder_for(*setting)
+        stem = setting_name(*setting)
+        if mode == "encode":
+            message = Message(LAYOUT, seed=7)
+            encode_dataset(coder, x, layout, message)
+            (folder / f"{stem}.bin").write_bytes(message.to_bytes())
+            continue
+        message = Message.from_bytes((folder / f"{stem}.bin").read_bytes(), strict=True)
+        decoded = decode_dataset(coder, message, layout, x.shape[1])
+        if message.net_bits != 0:
+            raise SystemExit(f"{stem}: decoding did not return the message to its initial state")
+        np.save(Path(argv[2]) / f"{stem}.npy", decoded)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
