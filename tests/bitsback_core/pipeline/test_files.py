@@ -16,8 +16,10 @@ from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
 from bitsback_core.pipeline.components import file_sha256
 from bitsback_core.pipeline.data import load_images
+from bitsback_core.pipeline import files
 from bitsback_core.pipeline.files import (
     CompressResult,
+    VerificationError,
     as_binary_images,
     compress_to_file,
     decompress_file,
@@ -159,7 +161,7 @@ def test_a_message_that_does_not_unwind_is_rejected(small_file: Path, registry: 
     for _ in range(300):
         other.push(3, 5, 8)
     _rewrite(small_file, message=other.to_bytes())
-    with pytest.raises(ContainerError, match="initial state"):
+    with pytest.raises(ContainerError, match="initial state|does not decode"):
         decompress_file(small_file, registry)
 
 
@@ -197,3 +199,119 @@ def test_as_binary_images_flattens_and_remembers_the_shape() -> None:
 def test_as_binary_images_rejects(array: np.ndarray, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         as_binary_images(array, 784)
+
+
+# --- verification: the written bytes must decode to the input ------------------------------
+
+
+def _decoder_returning(change: Callable[[np.ndarray], np.ndarray]):  # type: ignore[no-untyped-def]
+    """A stand-in for ``decode_container`` that decodes for real, then alters the images."""
+    real = files.decode_container
+
+    def decode(container: CompressedFile, *args, **kwargs):  # type: ignore[no-untyped-def]
+        images, header = real(container, *args, **kwargs)
+        return change(images), header
+
+    return decode
+
+
+def _flip_image_3(images: np.ndarray) -> np.ndarray:
+    out = images.copy()
+    out[3].flat[100] ^= 1
+    return out
+
+
+def test_a_file_that_decodes_to_other_images_is_not_kept(
+    make_config: MakeConfig,
+    registry: Registry,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(files, "decode_container", _decoder_returning(_flip_image_3))
+    out = tmp_path / "x.bbz"
+    config = make_config(1, coder="BB-ELBO")
+    with pytest.raises(VerificationError, match="differ from the input at image 3") as info:
+        compress_to_file(config, registry, images, out)
+    assert "\n" not in str(info.value) and str(out) in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+    # With --force an existing file is neither replaced nor removed.
+    out.write_bytes(b"precious")
+    with pytest.raises(VerificationError):
+        compress_to_file(config, registry, images, out, overwrite=True)
+    assert out.read_bytes() == b"precious" and list(tmp_path.iterdir()) == [out]
+
+
+def test_a_decoder_error_fails_verification_and_names_the_cause(
+    make_config: MakeConfig,
+    registry: Registry,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+
+    monkeypatch.setattr(files, "decode_container", broken)
+    out = tmp_path / "x.bbz"
+    with pytest.raises(VerificationError, match=r"not decode \(ValueError: push needs 1 <= freq"):
+        compress_to_file(make_config(1, coder="BB-ELBO"), registry, images[:2], out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_decoded_shape_is_checked(
+    make_config: MakeConfig,
+    registry: Registry,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flat = _decoder_returning(lambda x: x.reshape(x.shape[0], -1))
+    monkeypatch.setattr(files, "decode_container", flat)
+    expected = r"shape \(2, 784\), expected uint8 of shape \(2, 28, 28\)"
+    with pytest.raises(VerificationError, match=expected):
+        compress_to_file(make_config(1, coder="BB-ELBO"), registry, images[:2], tmp_path / "a")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verification_decodes_the_written_bytes(
+    make_config: MakeConfig,
+    registry: Registry,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[bytes, dict]] = []
+    real = files.decode_container
+
+    def spy(container: CompressedFile, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((container.to_bytes(), kwargs))
+        return real(container, *args, **kwargs)
+
+    monkeypatch.setattr(files, "decode_container", spy)
+    out = tmp_path / "x.bbz"
+    result = compress_to_file(make_config(1, coder="BB-ELBO"), registry, images, out)
+    assert len(seen) == 1 and seen[0][0] == out.read_bytes()
+    assert seen[0][1]["name"] == str(out)  # errors would name the output, not the temp file
+    assert result.verify_s is not None and result.verify_s > 0
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_no_verify_skips_decoding(
+    make_config: MakeConfig,
+    registry: Registry,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("decoded although verify=False")
+
+    monkeypatch.setattr(files, "decode_container", never)
+    out = tmp_path / "x.bbz"
+    result = compress_to_file(make_config(1, coder="BB-ELBO"), registry, images, out, verify=False)
+    assert result.verify_s is None and result.file_bytes == out.stat().st_size
+    monkeypatch.undo()
+    decoded, _ = decompress_file(out, registry)
+    np.testing.assert_array_equal(decoded, images)

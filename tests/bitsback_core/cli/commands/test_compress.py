@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -110,6 +111,7 @@ def test_round_trip_decoding_in_separate_processes(
     )
     assert compressed.returncode == 0, compressed.stderr
     assert "wrote images.bbz" in compressed.stdout
+    assert re.search(r"encode [0-9.]+ s, verify [0-9.]+ s", compressed.stdout), compressed.stdout
     assert (tmp_path / "images.bbz").read_bytes()[:8] == b"BITSBACK"
 
     decompressed = _bitsback("decompress", "images.bbz", "--output", "decoded.npy", cwd=tmp_path)
@@ -145,6 +147,7 @@ def test_round_trip_of_the_configured_test_images(
     assert report["file_bytes"] == out.stat().st_size
     assert report["file_bpd"] == pytest.approx(8 * report["file_bytes"] / (4 * 784))
     assert report["net_bits"] > 0 and report["total_bits"] >= report["net_bits"]
+    assert report["encode_s"] > 0 and report["verify_s"] > 0
 
     assert main(["decompress", str(out), "-o", str(tmp_path / "test.npy")]) == 0
     assert "wrote" in capsys.readouterr().out
@@ -358,3 +361,61 @@ def test_missing_output_directory(
         _train_config(1),
     )
     assert "does not exist" in line
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+def _decode_other_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the decoder behind compress's check return the images with image 2 altered."""
+    from bitsback_core.pipeline import files
+
+    real = files.decode_container
+
+    def decode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        images, header = real(*args, **kwargs)
+        images = images.copy()
+        images[2].flat[0] ^= 1
+        return images, header
+
+    monkeypatch.setattr(files, "decode_container", decode)
+
+
+def test_failed_verification_exits_with_one_line_and_writes_nothing(
+    tmp_path: Path,
+    images_npy: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _decode_other_images(monkeypatch)
+    out = tmp_path / "v.bbz"
+    line = _fails(
+        capsys,
+        tmp_path,
+        "compress",
+        "-i",
+        str(images_npy),
+        "-o",
+        str(out),
+        "--train_config",
+        _train_config(1),
+        "--coder",
+        "BB-ELBO",
+    )
+    assert line.startswith("error: verification failed: ")
+    assert "differ from the input at image 2" in line and "v.bbz was not written" in line
+
+
+def test_no_verify_skips_the_check(
+    tmp_path: Path,
+    images_npy: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _decode_other_images(monkeypatch)
+    out = tmp_path / "v.bbz"
+    argv = ["compress", "-i", str(images_npy), "-o", str(out), "--train_config", _train_config(1)]
+    assert main([*argv, "--coder", "BB-ELBO", "--no-verify"]) == 0
+    assert "not verified" in capsys.readouterr().out and out.is_file()
+    assert main([*argv, "--coder", "BB-ELBO", "--no-verify", "--force", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verify_s"] is None
