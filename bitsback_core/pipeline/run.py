@@ -46,6 +46,10 @@ class RunResult:
     lanes: int
     device: str
     checkpoint: str
+    #: "portable" or "float" (docs/design.md, "Portability").
+    arithmetic: str
+    #: The portable model's identity (sha256 of its integers), None in float arithmetic.
+    model_identity: str | None
     iterative_inference: bool
     obs_dim: int
     ideal_bpd: float
@@ -142,6 +146,8 @@ def run_compression(
         lanes=layout.lanes,
         device=device,
         checkpoint=str(parts.source.checkpoint),
+        arithmetic=parts.model.arithmetic,
+        model_identity=parts.model.identity(),
         iterative_inference=config.iterative_post_improvement,
         obs_dim=obs_dim,
         ideal_bpd=ideal,

@@ -13,7 +13,7 @@ import functools
 import numba
 import numpy as np
 
-from bitsback_core.portable.formats import LATENT_BITS, LOG2_BITS, PROB_BITS, TABLE_STEP_BITS, WEIGHT_BITS
+from bitsback_core.portable.formats import ACT_BITS, LATENT_BITS, LOG2_BITS, PROB_BITS, TABLE_STEP_BITS, WEIGHT_BITS
 from bitsback_core.portable.tables import FunctionTable, lookup, table
 
 __all__ = [
@@ -26,7 +26,9 @@ __all__ = [
     "log2_fixed",
     "log2_of",
     "log2_table",
+    "rescale_layer",
     "table_args",
+    "tanh_layer",
 ]
 
 #: Stand-in for log2(0) (a zero frequency): very negative, yet 4,000 of them still sum in int64.
@@ -73,6 +75,43 @@ def count_one(logit, prec, sig, sig_lo, sig_last, logit_bits):  # type: ignore[n
     elif c > total - 1:
         c = total - 1
     return c
+
+
+@numba.njit(cache=True, inline="always")
+def _round_shift(a, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Fixed point ``a`` with ``d`` fewer fraction bits (round half up; ``d < 0`` adds bits)."""
+    if d > 0:
+        return (a + (np.int64(1) << (d - 1))) >> d
+    return a << (-d)
+
+
+@numba.njit(cache=True, parallel=True)
+def tanh_layer(acc, d, values, lo, last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Hidden activations from a float64 accumulator holding exact integers (2-D).
+
+    ``tanh(acc)`` with the pre-activation rescaled by ``d`` bits to ``ACT_BITS`` and the
+    table read as :func:`ilookup` does; the result is float64 again (integers below
+    ``2**17``, exact), ready to be the next float64 product's operand. One pass instead
+    of a dozen tensor operations: the portable network's CPU path.
+    """
+    rows, cols = acc.shape
+    out = np.empty((rows, cols), dtype=np.float64)
+    for r in numba.prange(rows):
+        for c in range(cols):
+            pre = _round_shift(np.int64(acc[r, c]), d)
+            out[r, c] = np.float64(ilookup(values, lo, last, pre, ACT_BITS))
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def rescale_layer(acc, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """int64 outputs from a float64 accumulator of exact integers, rescaled by ``d`` bits."""
+    rows, cols = acc.shape
+    out = np.empty((rows, cols), dtype=np.int64)
+    for r in numba.prange(rows):
+        for c in range(cols):
+            out[r, c] = _round_shift(np.int64(acc[r, c]), d)
+    return out
 
 
 @numba.njit(cache=True)

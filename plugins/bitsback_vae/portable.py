@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from bitsback_core.portable.formats import ACT_BITS, EXACT_BOUND, LATENT_BITS, LOGIT_BITS, TABLE_STEP_BITS
-from bitsback_core.portable.kernels import table_args
+from bitsback_core.portable.kernels import rescale_layer, table_args, tanh_layer
 from bitsback_core.portable.tables import TABLES_SHA256
 
 __all__ = [
@@ -143,9 +143,13 @@ def quantize_network(network: Any) -> PortableNetwork:
 class TorchEvaluator:
     """Runs a :class:`PortableNetwork` with torch on ``device``: float64 products, integer rest."""
 
-    def __init__(self, net: PortableNetwork, device: torch.device) -> None:
+    def __init__(self, net: PortableNetwork, device: torch.device, fused: bool | None = None) -> None:
+        """``fused``: compiled integer passes between the products (default: on the CPU)."""
         self.net = net
         self.device = device
+        self.fused = device.type == "cpu" if fused is None else fused
+        if self.fused and device.type != "cpu":
+            raise ValueError("the fused integer passes run on the CPU only")
         self._w = {
             name: (
                 torch.as_tensor(layer.weight.T.astype(np.float64), device=device).contiguous(),
@@ -155,11 +159,24 @@ class TorchEvaluator:
         }
         values, lo, last = table_args("tanh")
         self._tanh = (torch.tensor(np.array(values), device=device), int(lo), int(last))
+        self._tanh_np = (values, lo, last)
+
+    def _accumulate(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Float64 accumulator of layer ``name``: exact integers (see the module docstring)."""
+        w, b = self._w[name]
+        return torch.addmm(b, x.to(torch.float64), w)
 
     def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Integer accumulator of layer ``name`` (exact: see the module docstring)."""
-        w, b = self._w[name]
-        return torch.addmm(b, x.to(torch.float64), w).to(torch.int64)
+        """Integer accumulator of layer ``name`` as int64."""
+        return self._accumulate(name, x).to(torch.int64)
+
+    def _output(self, name: str, x: torch.Tensor, bits: int) -> torch.Tensor:
+        """An output layer's values with ``bits`` fraction bits (int64)."""
+        layer = self.net.layers[name]
+        if self.fused:
+            acc = self._accumulate(name, x).numpy()
+            return torch.from_numpy(rescale_layer(acc, np.int64(layer.acc_bits - bits)))
+        return rescale(self._linear(name, x), layer.acc_bits, bits)
 
     def _lookup(self, tab: tuple[torch.Tensor, int, int], x: torch.Tensor, x_bits: int) -> torch.Tensor:
         values, lo, last = tab
@@ -171,19 +188,25 @@ class TorchEvaluator:
         return low + (((values[i + 1] - low) * r) >> k)
 
     def _hidden(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """tanh of layer ``name`` (``ACT_BITS``): int64 on a GPU, exact float64 on the CPU.
+
+        On the CPU one compiled integer pass (:func:`~bitsback_core.portable.kernels.tanh_layer`)
+        replaces the tensor operations below; both give the same integers (tested).
+        """
         layer = self.net.layers[name]
+        if self.fused:
+            acc = self._accumulate(name, x).numpy()
+            d = np.int64(layer.acc_bits - ACT_BITS)
+            return torch.from_numpy(tanh_layer(acc, d, *self._tanh_np))
         pre = rescale(self._linear(name, x), layer.acc_bits, ACT_BITS)
         return self._lookup(self._tanh, pre, ACT_BITS)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed-point ``(mean, log_std)`` (``LATENT_BITS``) for binary images ``x``."""
         h = self._hidden("enc_fc2", self._hidden("enc_fc1", x))
-        layers = self.net.layers
-        mean = rescale(self._linear("enc_fc31", h), layers["enc_fc31"].acc_bits, LATENT_BITS)
-        log_std = rescale(self._linear("enc_fc32", h), layers["enc_fc32"].acc_bits, LATENT_BITS)
-        return mean, log_std
+        return self._output("enc_fc31", h, LATENT_BITS), self._output("enc_fc32", h, LATENT_BITS)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Fixed-point Bernoulli logits (``LOGIT_BITS``) for fixed-point latents ``z`` (``LATENT_BITS``)."""
         h = self._hidden("dec_fc2", self._hidden("dec_fc1", z))
-        return rescale(self._linear("dec_fc3", h), self.net.layers["dec_fc3"].acc_bits, LOGIT_BITS)
+        return self._output("dec_fc3", h, LOGIT_BITS)

@@ -51,11 +51,15 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         ]
         title = (
             f"{result.coder} N={result.num_particles} on {result.num_compress} {result.dataset}/{result.split} "
-            f"images ({result.chains} chain(s) x {result.lanes} lane(s), {result.device})"
+            f"images ({result.chains} chain(s) x {result.lanes} lane(s), {result.device}, "
+            f"{result.arithmetic} arithmetic)"
         )
         terminal.table(title, ["bitrate", "bits/dim", "bits/image"], rows)
         decode = "not checked" if result.decode_ok is None else ("OK" if result.decode_ok else "FAILED")
         decode_s = "" if result.decode_s is None else f", decode {result.decode_s:.2f} s"
+        terminal.result(f"model: {result.checkpoint}")
+        if result.model_identity:
+            terminal.result(f"portable model sha256: {result.model_identity[:16]}...")
         terminal.result(f"encode {result.encode_s:.2f} s{decode_s}; decode check: {decode}")
     if result.decode_ok is False:
         terminal.error("decoded images differ from the input")

@@ -327,3 +327,23 @@ def test_a_portable_discretizer_refuses_float_posteriors() -> None:
         disc.posterior(GaussianParams(mean=np.zeros((1, 50)), std=np.ones((1, 50))))
     np.testing.assert_array_equal(disc.values(np.array([[0, 255]])), normal_quantiles(8)[1][[[0, 255]]])
 
+
+
+def test_fused_cpu_passes_equal_the_tensor_operations() -> None:
+    """The CPU's compiled integer passes and the tensor operations a GPU runs give the same integers."""
+    from bitsback_core.portable.tables import normal_quantiles
+    from bitsback_vae.network import BinaryVAENetwork
+    from bitsback_vae.portable import TorchEvaluator, quantize_network
+
+    torch.manual_seed(3)
+    net = quantize_network(BinaryVAENetwork(50))
+    fused = TorchEvaluator(net, torch.device("cpu"))
+    plain = TorchEvaluator(net, torch.device("cpu"), fused=False)
+    assert fused.fused and not plain.fused
+    rng = np.random.default_rng(5)
+    x = torch.as_tensor((rng.random((9, 784)) < 0.3).astype(np.int64))
+    z = torch.as_tensor(normal_quantiles(8)[1][rng.integers(0, 256, (9, 50))])
+    for a, b in zip(fused.encode(x), plain.encode(x)):
+        assert a.dtype == b.dtype == torch.int64
+        assert torch.equal(a, b)
+    assert torch.equal(fused.decode(z), plain.decode(z))
