@@ -54,12 +54,24 @@ PAPER_TABLE3 = {
 }
 METHODS = {"BB-ELBO": ("BitsBackCoder", 1), "BB-IS(5)": ("ISBitsBackCoder", 5), "BB-IS(50)": ("ISBitsBackCoder", 50)}
 SETTINGS = [("mnist", "mnist"), ("mnist", "letters"), ("letters", "letters"), ("letters", "mnist")]
+#: Arithmetic modes, each cell is run in both: portable (the default) and the paper's float coder.
+ARITHMETICS = ("portable", "float")
 #: Lanes for the net-bitrate tables: one, the seed's exact coder (fast since the compiled row
 #: loops; net does not depend on the layout, see docs/performance.md).
 NET_LANES = 1
 
 
 def cells(whole: bool) -> list[dict[str, Any]]:
+    """Every run of the report in both arithmetics (portable first)."""
+    out = []
+    for arithmetic in ARITHMETICS:
+        for cell in _cells(whole):
+            cell["values"]["arithmetic"] = arithmetic
+            out.append(cell | {"arithmetic": arithmetic})
+    return out
+
+
+def _cells(whole: bool) -> list[dict[str, Any]]:
     """Every run of the report, as config overrides plus where it goes in the tables."""
     out: list[dict[str, Any]] = []
     sizes = [("500", 500)] + ([("whole", 10**9)] if whole else [])
@@ -141,13 +153,19 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         "cells are not the paper's exact test distribution. A 500-image subset moves the mean by about",
         "0.0025-0.0045 bits/dim, dynamic binarization a little more.",
         "",
+        "Arithmetic: every cell runs twice, with portable (integer) arithmetic, the default, whose files",
+        "decode on every machine, and with `--arithmetic float`, the paper's own float coder (docs/design.md,",
+        "\"Portability\"). Both were measured with this release's code (integer importance weights and",
+        "counter-based initial bits in both).",
+        "",
         "Layout: every 500-image cell is one chain with one lane, the seed's exact sequential coder (total",
         "bits, i.e. initial bits, depend on the layout; net bits do not, see `docs/performance.md`); the",
         "whole-set cells use the automatic layout, one chain per 500 images with one lane each.",
         "",
     ]
 
-    def find(table: int, size: str, **match: Any) -> dict[str, Any] | None:
+    def find(table: int, size: str, arithmetic: str = "portable", **match: Any) -> dict[str, Any] | None:
+        match["arithmetic"] = arithmetic
         for cell in cells(whole):
             if cell["table"] == table and cell["size"] == size and all(cell.get(k) == v for k, v in match.items()):
                 return done.get(key(cell))
@@ -157,48 +175,57 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         if size == "whole" and not whole:
             continue
         lines += [f"## Table 1: net bits/dim, {title}", ""]
-        lines += ["| method | setting | paper | ours (net) | ideal | net − ideal | ours − paper | total | images | decode ok |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| method | setting | paper | ours, portable (net) | ours, float (net) | portable − float | ideal | "
+                  "net − ideal | ours − paper | total | images | decode ok |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for method in METHODS:
             for train, test in SETTINGS:
                 r = find(1, size, method=method, train=train, test=test)
+                f = find(1, size, "float", method=method, train=train, test=test)
                 paper = PAPER_TABLE1[(method, train, test)]
                 if r is None:
-                    lines.append(f"| {method} | {train}→{test} | {paper:.4f} | not run | | | | | | |")
+                    lines.append(f"| {method} | {train}→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | | | | | |")
                     continue
+                diff = "" if f is None else f"{r['net_bpd'] - f['net_bpd']:+.4f}"
+                ok = r["decode_ok"] and (f is None or f["decode_ok"])
                 lines.append(
-                    f"| {method} | {train}→{test} | {paper:.4f} | {fmt(r['net_bpd'])} | {fmt(r['ideal_bpd'])} | "
-                    f"{r['net_bpd'] - r['ideal_bpd']:+.4f} | {r['net_bpd'] - paper:+.4f} | {fmt(r['total_bpd'])} | "
-                    f"{r['num_compress']} | {r['decode_ok']} |"
+                    f"| {method} | {train}→{test} | {paper:.4f} | {fmt(r['net_bpd'])} | {fmt(f and f['net_bpd'])} | {diff} | "
+                    f"{fmt(r['ideal_bpd'])} | {r['net_bpd'] - r['ideal_bpd']:+.4f} | {r['net_bpd'] - paper:+.4f} | "
+                    f"{fmt(r['total_bpd'])} | {r['num_compress']} | {ok} |"
                 )
         lines.append("")
     lines += ["## Table 2: iterative inference (MNIST models), net bits/dim, 500 images", ""]
-    lines += ["| method | setting | paper | ours (net) | ideal (amortized bound) | ours − paper | decode ok |", "|---|---|---|---|---|---|---|"]
+    lines += ["| method | setting | paper | ours, portable (net) | ours, float (net) | ideal (amortized bound) | "
+              "ours − paper | decode ok |", "|---|---|---|---|---|---|---|---|"]
     for method in ("BB-ELBO-IF(50)", "BB-IS(50)-IF(50)"):
         for test in ("mnist", "letters"):
             r = find(2, "500", method=method, test=test)
+            f = find(2, "500", "float", method=method, test=test)
             paper = PAPER_TABLE2[(method, test)]
             if r is None:
-                lines.append(f"| {method} | mnist→{test} | {paper:.4f} | not run | | | |")
+                lines.append(f"| {method} | mnist→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | |")
                 continue
+            ok = r["decode_ok"] and (f is None or f["decode_ok"])
             lines.append(
-                f"| {method} | mnist→{test} | {paper:.4f} | {fmt(r['net_bpd'])} | {fmt(r['ideal_bpd'])} | "
-                f"{r['net_bpd'] - paper:+.4f} | {r['decode_ok']} |"
+                f"| {method} | mnist→{test} | {paper:.4f} | {fmt(r['net_bpd'])} | {fmt(f and f['net_bpd'])} | "
+                f"{fmt(r['ideal_bpd'])} | {r['net_bpd'] - paper:+.4f} | {ok} |"
             )
     lines += ["", "The ideal column is the amortized posterior's bound; iterative inference codes below it.", ""]
     lines += ["## Table 3: BB-IS vs BB-CIS, MNIST→MNIST, net / total bits/dim, 500 images, 1 chain x 1 lane", ""]
-    lines += ["| N | BB-IS paper | BB-IS ours | BB-CIS paper | BB-CIS ours | IS ideal | decode ok |", "|---|---|---|---|---|---|---|"]
+    lines += ["| N | BB-IS paper | BB-IS portable | BB-IS float | BB-CIS paper | BB-CIS portable | BB-CIS float | "
+              "IS ideal | decode ok |", "|---|---|---|---|---|---|---|---|---|"]
     for n in (1, 5, 50):
         row = [str(n)]
         oks = []
         ideal = None
         for method in ("BB-IS", "BB-CIS"):
             paper_net, paper_total = PAPER_TABLE3[(method, n)]
-            r = find(3, "500", method=method, n=n)
             row.append(f"{paper_net:.4f} / {paper_total:.4f}")
-            if r is None:
-                row.append("not run")
-            else:
+            for arithmetic in ARITHMETICS:
+                r = find(3, "500", arithmetic, method=method, n=n)
+                if r is None:
+                    row.append("not run")
+                    continue
                 row.append(f"{r['net_bpd']:.4f} / {r['total_bpd']:.4f}")
                 oks.append(r["decode_ok"])
                 ideal = r["ideal_bpd"]
