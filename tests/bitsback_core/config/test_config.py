@@ -25,7 +25,7 @@ PAPER_KEYS = """exp_name logdir seed gpu datadir dataset split binarize workers 
     batch_compute decode_check coder lprec bprec log_num_bucket prop_mprec cond_mprec prior_mprec
     iterative_post_improvement iterative_improvement_steps iterative_improvement_lr ckpt_path
     config config_path expdir""".split()
-OUR_KEYS = "checkpoint chains lanes proposal discretizer output json max_train_minutes".split()
+OUR_KEYS = "checkpoint chains lanes arithmetic proposal discretizer output json max_train_minutes".split()
 
 
 def _write(path: Path, data: object) -> Path:
@@ -218,3 +218,7 @@ def test_paper_config_files_load_unchanged(path: Path) -> None:
 @needs_shared
 def test_paper_files_are_present() -> None:
     assert len(SEED_CONFIGS) == 2 and len(PAPER_CONFIGS) == 6
+
+
+def test_arithmetic_defaults_to_portable() -> None:
+    assert Config().arithmetic == "portable"
