@@ -373,6 +373,85 @@ class Message:
         msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
         return msg
 
+    # ------------------------------------------------------------------ frame bytes
+    def to_frame_bytes(self) -> bytes:
+        """Serialize compactly for a ``.bbz`` frame: heads, stack lengths, words (see docs/format.md).
+
+        Unlike :meth:`to_bytes` this stores no magic, precisions, shape, seed or drawn-word
+        counts: the file's header holds the first four for every frame, and a decoder does
+        not need the counts, because it checks :meth:`is_initial_state` instead of
+        ``net_bits == 0``. Per lane that is 12 bytes besides the words.
+        """
+        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
+        return b"".join(
+            [
+                self._head.astype("<u8").tobytes(),
+                self._len.astype("<u4").tobytes(),
+                np.asarray(words, dtype="<u4").tobytes(),
+            ]
+        )
+
+    @classmethod
+    def from_frame_bytes(
+        cls,
+        data: bytes,
+        shape: tuple[int, int],
+        lprec: int,
+        bprec: int,
+        seed: int,
+        strict: bool = True,
+    ) -> Message:
+        """Inverse of :meth:`to_frame_bytes`; the layout and precisions come from the caller.
+
+        Validates sizes, head ranges and word widths before building anything larger than
+        the lane table, so damaged bytes become a :class:`MessageFormatError`. The drawn-word
+        counts are unknown (zero), so ``net_bits`` of the result is not meaningful.
+        """
+        chains, lanes = (int(s) for s in shape)
+        n = chains * lanes
+        if n < 1 or len(data) < 12 * n:
+            raise MessageFormatError(f"message truncated: {len(data)} bytes, lane table needs {12 * n}")
+        msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
+        head = np.frombuffer(data, "<u8", n, 0).astype(np.uint64)
+        lengths = np.frombuffer(data, "<u4", n, 8 * n).astype(np.int64)
+        if np.any(head < (1 << lprec)) or (lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))):
+            raise MessageFormatError("message heads out of range: corrupt data")
+        total_words = int(lengths.sum())
+        if len(data) != 12 * n + 4 * total_words:
+            raise MessageFormatError(
+                f"message size mismatch: {len(data) - 12 * n} bytes of words, expected {4 * total_words}"
+            )
+        words = np.frombuffer(data, "<u4", total_words, 12 * n).astype(np.uint32)
+        if bprec < 32 and np.any(words >> np.uint32(bprec)):
+            raise MessageFormatError("stack word wider than bprec: corrupt data")
+        msg._head = head.copy()
+        msg._len = lengths
+        msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
+        msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
+        return msg
+
+    def is_initial_state(self) -> bool:
+        """Whether the message is back where an encoder with this seed started.
+
+        Every head equals its starting head and every lane's stack holds exactly that lane's
+        initial words ``0 .. len - 1`` (word 0 on top: the decoder pushes back the words the
+        encoder drew, last drawn first), masked to ``bprec`` bits. A decoder ends there after
+        undoing a whole message; stronger than ``net_bits == 0``, which trusts stored
+        drawn-word counts and compares no word.
+        """
+        if not np.array_equal(self._head, self._head0):
+            return False
+        longest = int(self._len.max(initial=0))
+        if longest == 0:
+            return True
+        lane = np.repeat(np.arange(self.num_lanes, dtype=np.uint64), self._len)
+        starts = np.cumsum(self._len) - self._len
+        pos = np.arange(int(self._len.sum()), dtype=np.int64) - np.repeat(starts, self._len)
+        top_down = np.repeat(self._len, self._len) - 1 - pos  # initial-word index of each slot
+        expected = initial_word(self.seed, lane, top_down.astype(np.uint64)) & np.uint64((1 << self.bprec) - 1)
+        live = self._words[lane.astype(np.int64), pos]
+        return bool(np.array_equal(live.astype(np.uint64), expected))
+
     def equals(self, other: Message) -> bool:
         """Same shape, precisions, heads and stacks (ignores generator state)."""
         if (self.shape, self.lprec, self.bprec) != (other.shape, other.lprec, other.bprec):

@@ -29,6 +29,8 @@ __all__ = [
     "build_components",
     "default_checkpoint_dir",
     "file_sha256",
+    "find_model_by_identity",
+    "model_identity",
     "resolve_model_source",
 ]
 
@@ -113,6 +115,73 @@ def check_arithmetic(name: str) -> str:
     if name not in ARITHMETIC_MODES:
         raise ConfigError(f"unknown arithmetic {name!r}: choose one of {', '.join(ARITHMETIC_MODES)}")
     return name
+
+
+def model_identity(source: ModelSource, arithmetic: str, registry: Registry, device: str = "cpu") -> str:
+    """The identity a ``.bbz`` file records for this model (hex SHA-256).
+
+    Portable arithmetic: the portable model's :meth:`~LatentVariableModel.identity`, a digest
+    of exactly what its coding probabilities depend on (the integers and tables), so the
+    same weights saved twice, or a copy anywhere, match. Float arithmetic: the checkpoint
+    file's SHA-256, since float probabilities depend on every bit of the stored weights.
+    """
+    if check_arithmetic(arithmetic) == "float":
+        return file_sha256(source.checkpoint)
+    model_cls = registry.get("model", source.train_config.model)
+    model = model_cls.from_config(source.train_config.as_dict(), source.checkpoint, device)
+    try:
+        identity = model.portable().identity()
+    except NotImplementedError as exc:
+        raise ConfigError(str(exc)) from None
+    if not identity:
+        raise ConfigError(f"model {type(model).__name__} in portable arithmetic has no identity()")
+    return identity
+
+
+#: Identities computed in this process, keyed by the files they depend on and the arithmetic.
+_IDENTITIES: dict[tuple[str, int, int, int, str], str | None] = {}
+
+
+def _cached_identity(ckpt: Path, tc_path: Path, arithmetic: str, registry: Registry, device: str) -> str | None:
+    """A candidate's identity, None if it cannot be built; cached while its files are unchanged."""
+    try:
+        stat, tc_stat = ckpt.stat(), tc_path.stat()
+    except OSError:
+        return None
+    key = (str(ckpt.resolve()), stat.st_size, stat.st_mtime_ns, tc_stat.st_mtime_ns, arithmetic)
+    if key not in _IDENTITIES:
+        try:
+            source = ModelSource(Config.from_yaml_file(tc_path), ckpt, tc_path)
+            _IDENTITIES[key] = model_identity(source, arithmetic, registry, device)
+        except Exception:  # a candidate that cannot be built is simply not the model sought
+            _IDENTITIES[key] = None
+    return _IDENTITIES[key]
+
+
+def find_model_by_identity(
+    identity: str,
+    arithmetic: str,
+    registry: Registry,
+    device: str = "cpu",
+    prefer: str | None = None,
+    root: Path | None = None,
+) -> ModelSource | None:
+    """The project's own model whose :func:`model_identity` is ``identity``, or None.
+
+    Scans ``root`` (default :func:`default_checkpoint_dir`) for ``*/model.pt`` with a
+    ``train_config.yml`` beside it. Files name models by identity, never by path, so a
+    decoder never opens anything a file names; the folder called ``prefer`` (the model
+    name a file records) is tried first, so the usual lookup builds one model.
+    """
+    root = default_checkpoint_dir() if root is None else Path(root)
+    if not root.is_dir():
+        return None
+    candidates = sorted(root.glob("*/model.pt"), key=lambda p: (p.parent.name != prefer, p.parent.name))
+    for ckpt in candidates:
+        tc_path = ckpt.parent / "train_config.yml"
+        if tc_path.is_file() and _cached_identity(ckpt, tc_path, arithmetic, registry, device) == identity:
+            return ModelSource(Config.from_yaml_file(tc_path), ckpt, tc_path)
+    return None
 
 
 @attrs.frozen

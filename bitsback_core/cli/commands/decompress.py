@@ -15,13 +15,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "decompress",
         help="decompress a .bbz file into a .npy array",
         description=(
-            "Decode a file written by 'bitsback compress'. The model is the one recorded in "
-            "the file (checked by its SHA-256); --checkpoint points at it if it moved."
+            "Decode a file written by 'bitsback compress'. The file names its model by identity "
+            "(a SHA-256); without --checkpoint the project's own models (checkpoints/) are searched "
+            "for it. A --checkpoint given must have that identity too."
         ),
     )
     parser.add_argument("input", type=Path, help="compressed file")
     parser.add_argument("--output", "-o", type=Path, required=True, help=".npy file to write")
-    parser.add_argument("--checkpoint", default=None, help="model.pt, if not where the file says")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="model.pt to decode with (default: the project's model with the file's identity)",
+    )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return parser
@@ -32,14 +37,19 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
 
     import numpy as np
 
-    from bitsback_core.compression.container import write_new_file
-    from bitsback_core.pipeline.files import decompress_file
+    from bitsback_core.compression.container import CompressedFile, write_new_file
+    from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
     from bitsback_core.registry import load_registry
 
     if args.output.exists() and not args.force:
         raise FileExistsError(f"{args.output} already exists (use --force to overwrite)")
+    container = CompressedFile.read(args.input)
+    if not container.header.portable:
+        terminal.warn(float_arithmetic_warning(str(args.input)))
     with terminal.tasks() as progress:
-        images, header = decompress_file(args.input, load_registry(), args.checkpoint, args.gpu, progress)
+        images, _ = decode_container(
+            container, load_registry(), args.checkpoint, args.gpu, progress, name=str(args.input)
+        )
     buffer = io.BytesIO()
     np.save(buffer, images, allow_pickle=False)
     write_new_file(args.output, buffer.getvalue(), overwrite=args.force)

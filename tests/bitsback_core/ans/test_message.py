@@ -282,3 +282,109 @@ def test_message_follows_the_scalar_rans_rules(precs, chains, lanes, steps, seed
         np.testing.assert_array_equal(msg.head.reshape(-1), np.array(ref.heads, dtype=np.uint64))
     assert [list(msg._words[k, : msg._len[k]]) for k in range(chains * lanes)] == ref.stacks
     assert list(msg._drawn) == ref.drawn
+
+
+# --- frame bytes and the initial state (the .bbz frame format, docs/format.md) -------------
+
+
+def _pop_from_nothing_then_push_back(msg: Message, rng: np.random.Generator, steps: int) -> Message:
+    """Pop ``steps`` symbols (drawing initial words), then push them back: a decoder's end state."""
+    popped = []
+    for _ in range(steps):
+        prec = int(rng.integers(1, min(msg.lprec, 16) + 1))
+        cf = msg.peek(prec)
+        freq = np.minimum(rng.integers(1, 4, size=msg.shape), (1 << prec) - cf)
+        msg.commit(cf, freq, prec)
+        popped.append((prec, cf, freq))
+    for prec, start, freq in reversed(popped):
+        msg.push(start, freq, prec)
+    return msg
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    precs=PRECISIONS,
+    chains=st.integers(1, 3),
+    lanes=st.integers(1, 3),
+    steps=st.integers(0, 60),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_undoing_every_pop_ends_in_the_initial_state(precs, chains, lanes, steps, seed):
+    """After popping from nothing and pushing back, the stack is the lane's initial words 0..n-1."""
+    lprec, bprec = precs
+    rng = np.random.default_rng(seed % 2**32)
+    msg = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    assert msg.is_initial_state()
+    _pop_from_nothing_then_push_back(msg, rng, steps)
+    assert msg.is_initial_state()
+    # Word k from the top is initial word k of its lane (the Python reference).
+    for lane in range(chains * lanes):
+        n = int(msg._len[lane])
+        expected = [python_initial_word(seed, lane, k) & ((1 << bprec) - 1) for k in range(n)]
+        assert [int(w) for w in msg._words[lane, :n][::-1]] == expected
+    back = Message.from_frame_bytes(msg.to_frame_bytes(), (chains, lanes), lprec, bprec, seed)
+    assert back.is_initial_state() and back.equals(msg)
+
+
+def test_initial_state_compares_heads_lengths_and_every_word():
+    rng = np.random.default_rng(5)
+    msg = _pop_from_nothing_then_push_back(Message((2, 2), lprec=32, bprec=16, seed=9), rng, 40)
+    assert msg.is_initial_state() and int(msg._len.min()) > 0
+    changed_word = msg.copy()
+    changed_word._words[1, 0] ^= 1
+    assert not changed_word.is_initial_state()
+    other_seed = Message.from_frame_bytes(msg.to_frame_bytes(), (2, 2), 32, 16, seed=10)
+    assert not other_seed.is_initial_state()  # other heads and other initial words
+    extra = msg.copy()
+    extra.push(3, 5, 8)
+    assert not extra.is_initial_state()
+    pushed_word = msg.copy()
+    pushed_word._len[0] += 1  # one word too many below the initial words
+    assert not pushed_word.is_initial_state()
+
+
+def test_frame_bytes_layout_and_round_trip():
+    rng = np.random.default_rng(1)
+    msg = Message((2, 3), seed=7)
+    for _ in range(50):
+        start, freq = random_intervals(rng, (2, 3), 12)
+        msg.push(start, freq, 12)
+    data = msg.to_frame_bytes()
+    words = int(msg._len.sum())
+    assert len(data) == 12 * 6 + 4 * words  # heads u64, lengths u32, words u32; nothing else
+    np.testing.assert_array_equal(np.frombuffer(data, "<u8", 6), msg.head.reshape(-1))
+    np.testing.assert_array_equal(np.frombuffer(data, "<u4", 6, 48), msg._len)
+    back = Message.from_frame_bytes(data, (2, 3), 32, 32, 7)
+    assert back.equals(msg) and back.strict and back.seed == 7
+    assert not back.is_initial_state()
+    assert data == msg.to_frame_bytes()  # deterministic
+    full = msg.to_bytes()  # the same tables as to_bytes, less its header and the drawn counts
+    assert data[:72] == full[28:100] and data[72:] == full[124:]
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda b: b[:11], "truncated"),
+        (lambda b: b[:-4], "size mismatch"),
+        (lambda b: b + b"\0\0\0\0", "size mismatch"),
+        (lambda b: b"\0" * 8 + b[8:], "heads out of range"),
+        (lambda b: b[:8] + b"\xff\xff\xff\x7f" + b[12:], "size mismatch"),
+    ],
+)
+def test_from_frame_bytes_rejects_bad_input(mutate, match):
+    msg = Message((1, 1), seed=0)
+    msg.push(1, 3, 30)
+    msg.push(1, 3, 30)
+    with pytest.raises(MessageFormatError, match=match):
+        Message.from_frame_bytes(mutate(msg.to_frame_bytes()), (1, 1), 32, 32, 0)
+
+
+def test_from_frame_bytes_rejects_words_wider_than_bprec():
+    msg = Message((1, 1), lprec=16, bprec=8, seed=0)
+    for _ in range(10):
+        msg.push(1, 3, 12)
+    data = bytearray(msg.to_frame_bytes())
+    data[-1] = 0xFF  # the last word's high byte
+    with pytest.raises(MessageFormatError, match="wider than bprec"):
+        Message.from_frame_bytes(bytes(data), (1, 1), 16, 8, 0)

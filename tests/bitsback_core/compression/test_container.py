@@ -1,146 +1,321 @@
-"""The ``.bbz`` container: byte layout, damage detection and atomic, no-clobber writes."""
+"""The ``.bbz`` container, format 2: byte layout, limits, damage detection, no-clobber writes.
+
+The byte layout is specified in docs/format.md; :func:`spec_file` below writes it
+independently of the implementation (struct, zlib and a hand-written LEB128), so the
+documented table and the code are checked against each other.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 import os
 import struct
+import time
+import zlib
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from bitsback_core.compression import container as container_module
 from bitsback_core.compression.container import (
+    DEFAULT_FRAME_IMAGES,
     FORMAT_VERSION,
     CompressedFile,
     ContainerError,
+    Header,
+    frame_seed,
+    header_problem,
     write_new_file,
 )
 from bitsback_core.errors import BitsbackError
 
-HEADER = {"num_images": 3, "config": {"coder": "BitsBackCoder", "lanes": 2}, "note": "é"}
-MESSAGE = bytes(range(256)) * 3
+IDENTITY = bytes(range(32))
+
+
+def make_header(**changes: Any) -> Header:
+    """A small legal header: 5 images of (28, 28) uint8, 2 per frame, 2 chains x 3 lanes."""
+    values: dict[str, Any] = dict(
+        portable=True, coder="BitsBackCoder", num_particles=1, lprec=32, bprec=32,
+        log_num_bucket=8, prior_mprec=8, prop_mprec=16, cond_mprec=16, chains=2, lanes=3,
+        seed=42, proposal="amortized", discretizer="max_entropy", iterative=None,
+        model="BinaryVAE", latent_dim=50, identity=IDENTITY, model_name="bin_emnist_split=mnist_elbo",
+        dtype="|u1", image_shape=(28, 28), num_images=5, frame_images=2,
+    )  # fmt: skip
+    values.update(changes)
+    return Header(**values)
+
+
+def frames_for(header: Header, words: int = 3) -> tuple[bytes, ...]:
+    """Frames of the right size for each frame's layout (lane table plus ``words`` words)."""
+    sizes = [12 * header.frame_layout(k).chains * header.lanes + 4 * words for k in range(header.num_frames)]
+    return tuple(bytes((k + i) % 251 for i in range(size)) for k, size in enumerate(sizes))
+
+
+# --- an independent writer of the documented layout -----------------------------------------
+
+
+def leb128(value: int) -> bytes:
+    out = b""
+    while value >= 0x80:
+        out += bytes([value & 0x7F | 0x80])
+        value >>= 7
+    return out + bytes([value])
+
+
+def text(value: str) -> bytes:
+    return bytes([len(value)]) + value.encode("ascii")
+
+
+def spec_body(f: dict[str, Any]) -> bytes:
+    """The header body exactly as docs/format.md lists it, from a dict of fields."""
+    body = text(f["coder"]) + leb128(f["num_particles"])
+    body += bytes([f[k] for k in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")])
+    body += leb128(f["chains"]) + leb128(f["lanes"]) + leb128(f["seed"])
+    body += text(f["proposal"]) + text(f["discretizer"])
+    if f["iterative"] is not None:
+        body += leb128(f["iterative"][0]) + struct.pack("<d", f["iterative"][1])
+    body += text(f["model"]) + leb128(f["latent_dim"]) + f["identity"] + text(f["model_name"])
+    body += text(f["dtype"]) + bytes([len(f["image_shape"])]) + b"".join(leb128(d) for d in f["image_shape"])
+    return body + leb128(f["num_images"]) + leb128(f["frame_images"])
+
+
+def spec_file(fields: dict[str, Any], frames: tuple[bytes, ...] = (), flags: int | None = None) -> bytes:
+    """Prefix, body, CRC32 and frames; ``flags`` overrides the ones the fields imply."""
+    body = spec_body(fields)
+    if flags is None:
+        flags = int(fields["portable"]) | (2 if fields["iterative"] is not None else 0)
+    prefix = b"\x89BBZ" + bytes([2, flags]) + struct.pack("<H", len(body))
+    out = prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
+    for frame in frames:
+        out += struct.pack("<II", len(frame), zlib.crc32(frame)) + frame
+    return out
+
+
+def fields(**changes: Any) -> dict[str, Any]:
+    return attrs.asdict(make_header(**changes), recurse=False)
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def test_round_trip_and_the_documented_layout() -> None:
+    header = make_header()
+    frames = frames_for(header)
+    data = CompressedFile(header=header, frames=frames).to_bytes()
+    assert data == spec_file(fields(), frames)
+    assert data[:4] == b"\x89BBZ" and data[4] == FORMAT_VERSION == 2 and data[5] == 0x01
+    parsed = CompressedFile.from_bytes(data)
+    assert parsed == CompressedFile(header=header, frames=frames)
+    assert parsed.overhead_bytes == len(data) - sum(len(f) for f in frames)
+    assert parsed.overhead_bytes == len(header.to_bytes()) + 8 * 3
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(portable=False, iterative=(50, 0.01)),
+        dict(iterative=(0, 1.0), seed=2**64 - 1, num_images=1, chains=1, frame_images=10_000),
+        dict(dtype="|b1", image_shape=(784,), model_name=""),
+        dict(dtype=">i8", image_shape=(1, 2, 2, 1, 2, 1, 49, 2), num_particles=2**16),
+    ],
+)
+def test_every_field_round_trips(changes: dict[str, Any]) -> None:
+    header = make_header(**changes)
+    data = CompressedFile(header=header, frames=frames_for(header)).to_bytes()
+    assert data == spec_file(fields(**changes), frames_for(header))
+    assert CompressedFile.from_bytes(data).header == header
+    assert data[5] == (0x01 if header.portable else 0) | (0x02 if header.iterative else 0)
+
+
+def test_frames_split_the_images_and_clip_the_chains() -> None:
+    header = make_header(num_images=25, frame_images=10, chains=4, lanes=2)
+    assert header.num_frames == 3
+    assert [header.frame_slice(k) for k in range(3)] == [slice(0, 10), slice(10, 20), slice(20, 25)]
+    assert [(header.frame_layout(k).num_items, header.frame_layout(k).chains) for k in range(3)] == [
+        (10, 4), (10, 4), (5, 4)
+    ]
+    small = make_header(num_images=7, frame_images=3, chains=3, lanes=1)
+    assert [small.frame_layout(k).chains for k in range(3)] == [3, 3, 1]
+    assert DEFAULT_FRAME_IMAGES == 10_000 and make_header(frame_images=10_000).num_frames == 1
+
+
+def _python_mix64(x: int) -> int:
+    mask = (1 << 64) - 1
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+def test_frame_seeds() -> None:
+    """Frame 0 uses the file seed; frame k XORs in splitmix64's k-th output from state 0."""
+    assert frame_seed(42, 0) == 42 and make_header(seed=7).frame_seed(0) == 7
+    for seed in (0, 42, 2**64 - 1):
+        for k in (1, 2, 1000):
+            assert frame_seed(seed, k) == seed ^ _python_mix64((k * 0x9E3779B97F4A7C15) % 2**64)
+    assert len({frame_seed(42, k) for k in range(1000)}) == 1000
+    assert all(0 <= frame_seed(2**64 - 1, k) < 2**64 for k in range(100))
+
+
+# --- refusals --------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def data() -> bytes:
-    return CompressedFile(header=HEADER, message=MESSAGE).to_bytes()
+    header = make_header()
+    return CompressedFile(header=header, frames=frames_for(header)).to_bytes()
 
 
-def _reseal(body: bytes) -> bytes:
-    """``body`` with a valid checksum: damage the checksum alone cannot see."""
-    return body + hashlib.sha256(body).digest()
+def test_not_a_bitsback_file(data: bytes) -> None:
+    for other in (b"", b"PK\x03\x04" + data[4:], b"\x93NUMPY" + b"\0" * 100):
+        with pytest.raises(ContainerError, match="f.bbz is not a bitsback file"):
+            CompressedFile.from_bytes(other, name="f.bbz")
 
 
-def test_round_trip(data: bytes) -> None:
-    parsed = CompressedFile.from_bytes(data)
-    assert parsed == CompressedFile(header=HEADER, message=MESSAGE)
+def test_format_1_is_refused_with_directions() -> None:
+    v1 = b"BITSBACK" + struct.pack("<HI", 1, 2) + b"{}" + struct.pack("<Q", 0) + b"\0" * 32
+    with pytest.raises(ContainerError) as info:
+        CompressedFile.from_bytes(v1, name="old.bbz")
+    message = str(info.value)
+    assert message == (
+        "old.bbz was written in bitsback format 1 (releases before portable arithmetic); this "
+        "release reads format 2: decode it with bitsback at commit 46f0c26"
+    )
 
 
-def test_empty_message_round_trips() -> None:
-    data = CompressedFile(header={}, message=b"").to_bytes()
-    assert CompressedFile.from_bytes(data) == CompressedFile(header={}, message=b"")
+def test_other_versions_and_unknown_flags_are_refused(data: bytes) -> None:
+    newer = bytearray(data)
+    newer[4] = 3
+    with pytest.raises(ContainerError, match="format version 3; this release reads format 2"):
+        CompressedFile.from_bytes(bytes(newer))
+    with pytest.raises(ContainerError, match="unknown flags 0x04"):
+        CompressedFile.from_bytes(spec_file(fields(), flags=0x05))
 
 
-def test_documented_byte_layout(data: bytes) -> None:
-    magic, version, head_len = struct.unpack_from("<8sHI", data)
-    assert (magic, version) == (b"BITSBACK", FORMAT_VERSION)
-    head = data[14 : 14 + head_len]
-    assert json.loads(head.decode("utf-8")) == HEADER
-    (msg_len,) = struct.unpack_from("<Q", data, 14 + head_len)
-    assert msg_len == len(MESSAGE)
-    start = 14 + head_len + 8
-    assert data[start : start + msg_len] == MESSAGE
-    assert data[-32:] == hashlib.sha256(data[:-32]).digest()
-    assert len(data) == start + msg_len + 32
-
-
-def test_serialization_is_deterministic() -> None:
-    a = CompressedFile(header={"b": 1, "a": 2}, message=b"x").to_bytes()
-    b = CompressedFile(header={"a": 2, "b": 1}, message=b"x").to_bytes()
-    assert a == b
-
-
-def test_errors_are_user_errors() -> None:
-    assert issubclass(ContainerError, BitsbackError) and issubclass(ContainerError, ValueError)
-
-
-def test_bad_magic(data: bytes) -> None:
-    with pytest.raises(ContainerError, match="not a bitsback file"):
-        CompressedFile.from_bytes(b"NOTBBACK" + data[8:], name="f.bbz")
-
-
-def test_unknown_version(data: bytes) -> None:
-    body = data[:8] + struct.pack("<H", FORMAT_VERSION + 1) + data[10:-32]
-    with pytest.raises(ContainerError, match=f"format version {FORMAT_VERSION + 1}"):
-        CompressedFile.from_bytes(_reseal(body))
-
-
-@pytest.mark.parametrize("position", [20, -40, -1])
-def test_flipped_byte_fails_the_checksum(data: bytes, position: int) -> None:
+def test_header_damage_fails_its_checksum(data: bytes) -> None:
     damaged = bytearray(data)
-    damaged[position] ^= 0x10
-    with pytest.raises(ContainerError, match="checksum"):
+    damaged[20] ^= 0x10
+    with pytest.raises(ContainerError, match="header checksum"):
         CompressedFile.from_bytes(bytes(damaged))
 
 
-@pytest.mark.parametrize("keep", [len("BITSBACK") + 40, 200, -1])
-def test_truncation_is_detected(data: bytes, keep: int) -> None:
-    with pytest.raises(ContainerError, match="checksum|too short"):
-        CompressedFile.from_bytes(data[:keep])
+def test_frame_damage_names_the_frame(data: bytes) -> None:
+    header = make_header()
+    frames = frames_for(header)
+    offset = len(header.to_bytes()) + 8 + len(frames[0]) + 8 + 5  # inside frame 1's message
+    damaged = bytearray(data)
+    damaged[offset] ^= 0x01
+    with pytest.raises(ContainerError, match="frame 1 of 3 fails its checksum"):
+        CompressedFile.from_bytes(bytes(damaged))
 
 
-@pytest.mark.parametrize("size", [0, 10, 51])
-def test_too_short(size: int) -> None:
-    with pytest.raises(ContainerError, match="too short"):
-        CompressedFile.from_bytes(b"BITSBACK" + b"\0" * max(0, size - 8), name="tiny")
+def test_every_truncation_is_refused(data: bytes) -> None:
+    for keep in range(len(data)):
+        with pytest.raises(ContainerError):
+            CompressedFile.from_bytes(data[:keep], name="cut.bbz")
 
 
-def test_inconsistent_lengths_under_a_valid_checksum(data: bytes) -> None:
-    body = data[:-32]
-    too_long_header = body[:10] + struct.pack("<I", len(body)) + body[14:]
-    with pytest.raises(ContainerError, match="inconsistent section lengths"):
-        CompressedFile.from_bytes(_reseal(too_long_header))
-    head = json.dumps(HEADER).encode()
-    # The header length runs past the end; the JSON still parses (trailing spaces).
-    no_length_field = (
-        struct.pack("<8sHI", b"BITSBACK", FORMAT_VERSION, len(head) + 20) + head + b" " * 10
-    )
-    with pytest.raises(ContainerError, match="inconsistent section lengths"):
-        CompressedFile.from_bytes(_reseal(no_length_field))
-    extra = body + b"\0"  # a byte after the message its length does not cover
-    with pytest.raises(ContainerError, match="inconsistent section lengths"):
-        CompressedFile.from_bytes(_reseal(extra))
+def test_every_single_bit_flip_is_refused(data: bytes) -> None:
+    """CRC32 detects every single-bit error, so no flip reaches a decoder."""
+    for bit in range(8 * len(data)):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(ContainerError):
+            CompressedFile.from_bytes(bytes(flipped))
 
 
-def test_header_must_be_a_json_object() -> None:
-    head = b"[1, 2]"
-    body = (
-        struct.pack("<8sHI", b"BITSBACK", FORMAT_VERSION, len(head)) + head + struct.pack("<Q", 0)
-    )
-    with pytest.raises(ContainerError, match="not a JSON object"):
-        CompressedFile.from_bytes(_reseal(body))
+def test_trailing_bytes_and_wrong_frame_sizes_are_refused(data: bytes) -> None:
+    with pytest.raises(ContainerError, match="4 unexpected bytes after its last frame"):
+        CompressedFile.from_bytes(data + b"\0\0\0\0")
+    header = make_header()
+    short = (b"x" * 12,) + frames_for(header)[1:]  # less than frame 0's lane table
+    with pytest.raises(ContainerError, match="frame 0 has 12 bytes, not a message of its layout"):
+        CompressedFile.from_bytes(spec_file(fields(), short))
 
 
-def test_unreadable_header() -> None:
-    head = b"\xff{not json"
-    body = (
-        struct.pack("<8sHI", b"BITSBACK", FORMAT_VERSION, len(head)) + head + struct.pack("<Q", 0)
-    )
-    with pytest.raises(ContainerError, match="unreadable header"):
-        CompressedFile.from_bytes(_reseal(body))
+# Crafted headers: legal bytes and a valid CRC, values beyond the limits. Each must be
+# refused before anything is allocated, in milliseconds.
+CRAFTED = [
+    (dict(num_images=2**41), "image count"),
+    (dict(num_images=2**40, frame_images=1, chains=1), "truncated"),  # 2**40 frames, no bytes
+    (dict(chains=2**11, lanes=2**10, num_images=2**12, frame_images=2**12), "lanes"),
+    (dict(chains=2**30, num_images=2**31, frame_images=2**24), "chains"),
+    (dict(chains=6), "chains 6 is outside"),
+    (dict(iterative=(10**9, 0.01)), "iterative steps"),
+    (dict(iterative=(5, 0.0)), "iterative lr"),
+    (dict(iterative=(5, float("nan"))), "iterative lr"),
+    (dict(iterative=(5, 2.0)), "iterative lr"),
+    (dict(num_particles=2**16 + 1), "num_particles"),
+    (dict(num_particles=0), "num_particles"),
+    (dict(lprec=40, bprec=32), "lprec"),
+    (dict(bprec=0), "bprec"),
+    (dict(cond_mprec=33), "cond_mprec"),
+    (dict(prop_mprec=31), "prop_mprec"),  # portable arithmetic codes at most 30 bits
+    (dict(log_num_bucket=17, prior_mprec=20, prop_mprec=20), "log_num_bucket"),
+    (dict(log_num_bucket=9), "log_num_bucket"),  # more buckets than the prior's 2**8 counts
+    (dict(latent_dim=2**17), "latent_dim"),
+    (dict(dtype="<f8"), "dtype"),
+    (dict(dtype="|O"), "dtype"),
+    (dict(image_shape=(0, 784)), "image shape"),
+    (dict(image_shape=(2**13, 2**13)), "image shape"),
+    (dict(image_shape=()), "image shape"),
+    (dict(frame_images=0), "images per frame"),
+    (dict(frame_images=2**25), "images per frame"),
+    (dict(coder=""), "coder is empty"),
+    (dict(model="Binary\x07VAE"), "printable ASCII"),
+    (dict(model_name="caf\x7f"), "printable ASCII"),
+]
 
 
-def test_read_names_the_file(tmp_path: Path, data: bytes) -> None:
-    path = tmp_path / "a.bbz"
-    path.write_bytes(data[:-1])
-    with pytest.raises(ContainerError, match="a.bbz"):
-        CompressedFile.read(path)
+@pytest.mark.parametrize("changes, match", CRAFTED)
+def test_crafted_headers_are_refused_fast(changes: dict[str, Any], match: str) -> None:
+    crafted = fields(**changes)
+    data = spec_file(crafted, frames_for(make_header()) if "num_images" not in changes else ())
+    started = time.perf_counter()
+    with pytest.raises(ContainerError, match=match) as info:
+        CompressedFile.from_bytes(data, name="evil.bbz")
+    assert time.perf_counter() - started < 0.5
+    assert str(info.value).startswith("evil.bbz") and "\n" not in str(info.value)
+
+
+def test_header_problem_is_what_writing_refuses() -> None:
+    assert header_problem(make_header()) is None
+    bad = make_header(seed=-1)
+    assert "seed -1" in (header_problem(bad) or "")
+    with pytest.raises(ContainerError, match="seed"):
+        bad.to_bytes()
+
+
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        (lambda body: body[:-1], "ends inside images per frame"),
+        (lambda body: body + b"\0", "1 unexpected bytes"),
+        (lambda body: body[:-1] + b"\x82\x00", "not a valid varint"),  # overlong encoding
+        (lambda body: body[:-1] + b"\xff" * 10 + b"\x01", "not a valid varint"),
+        (lambda body: body.replace(b"\x02\x1c\x1c", b"\x09\x1c\x1c"), "9 dimensions"),
+    ],
+)
+def test_malformed_header_bodies(patch: Any, match: str) -> None:
+    body = patch(spec_body(fields()))
+    prefix = b"\x89BBZ" + bytes([2, 1]) + struct.pack("<H", len(body))
+    data = prefix + body + struct.pack("<I", zlib.crc32(prefix + body))
+    with pytest.raises(ContainerError, match=match):
+        CompressedFile.from_bytes(data)
+
+
+def test_container_error_is_a_bitsback_error() -> None:
+    assert issubclass(ContainerError, BitsbackError) and issubclass(ContainerError, ValueError)
+
+
+def test_read(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "x.bbz"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         CompressedFile.read(tmp_path / "missing.bbz")
     path.write_bytes(data)
-    assert CompressedFile.read(path).message == MESSAGE
+    assert CompressedFile.read(path).header == make_header()
+    assert math.prod(make_header().image_shape) == 784
 
 
 # --- write_new_file ------------------------------------------------------------------------

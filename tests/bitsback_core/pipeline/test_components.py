@@ -176,3 +176,97 @@ def test_unknown_coder_lists_the_available_ones(shared: Path, registry: Registry
         build_coder(config, registry, parts)
     for name in ("StochasticCoder", "BitsBackCoder", "ISBitsBackCoder", "CISBitsBackCoder"):
         assert name in str(info.value)
+
+
+# --- find_model_by_identity: how decompress finds the project's model ----------------------
+
+PROJECT = default_checkpoint_dir()
+
+
+def _copy_project_model(name: str, dest: Path) -> Path:
+    (dest / name).mkdir(parents=True)
+    for item in ("model.pt", "train_config.yml"):
+        shutil.copyfile(PROJECT / name / item, dest / name / item)
+    return dest / name
+
+
+@pytest.fixture
+def project_models(tmp_path: Path) -> Path:
+    """A checkpoints/ folder with two project models, a broken one and one without a config."""
+    if not (PROJECT / "bin_emnist_split=mnist_elbo" / "model.pt").is_file():
+        pytest.skip("the project's checkpoints/ are absent")
+    root = tmp_path / "checkpoints"
+    _copy_project_model("bin_emnist_split=mnist_elbo", root)
+    _copy_project_model("bin_emnist_split=mnist_iwae5", root)
+    (root / "broken").mkdir()
+    (root / "broken" / "model.pt").write_bytes(b"not a checkpoint")
+    elbo = PROJECT / "bin_emnist_split=mnist_elbo"
+    shutil.copyfile(elbo / "train_config.yml", root / "broken" / "train_config.yml")
+    (root / "bare").mkdir()
+    shutil.copyfile(PROJECT / "bin_emnist_split=mnist_elbo" / "model.pt", root / "bare" / "model.pt")
+    components._IDENTITIES.clear()
+    return root
+
+
+def _source(folder: Path) -> components.ModelSource:
+    return components.ModelSource(
+        Config.from_yaml_file(folder / "train_config.yml"), folder / "model.pt", folder / "train_config.yml"
+    )
+
+
+def test_model_identity_per_arithmetic(project_models: Path, registry: Registry) -> None:
+    folder = project_models / "bin_emnist_split=mnist_elbo"
+    portable = components.model_identity(_source(folder), "portable", registry)
+    config = Config.from_mapping({"train_config": str(folder / "train_config.yml")})
+    assert portable == build_components(config, registry).model.identity()
+    assert components.model_identity(_source(folder), "float", registry) == file_sha256(folder / "model.pt")
+    with pytest.raises(ConfigError, match="unknown arithmetic"):
+        components.model_identity(_source(folder), "decimal", registry)
+
+
+@pytest.mark.parametrize("arithmetic", ["portable", "float"])
+def test_find_model_by_identity(project_models: Path, registry: Registry, arithmetic: str) -> None:
+    for name in ("bin_emnist_split=mnist_iwae5", "bin_emnist_split=mnist_elbo"):
+        identity = components.model_identity(_source(project_models / name), arithmetic, registry)
+        found = components.find_model_by_identity(identity, arithmetic, registry, root=project_models)
+        assert found is not None
+        assert found.checkpoint == project_models / name / "model.pt"
+        assert found.train_config_path == project_models / name / "train_config.yml"
+    assert components.find_model_by_identity("00" * 32, arithmetic, registry, root=project_models) is None
+    assert components.find_model_by_identity("00" * 32, arithmetic, registry, root=project_models / "no") is None
+
+
+def test_find_model_tries_the_named_folder_first_and_caches(
+    project_models: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[Path] = []
+    real = components.model_identity
+
+    def counting(source, arithmetic, registry, device="cpu"):  # type: ignore[no-untyped-def]
+        built.append(source.checkpoint.parent)
+        return real(source, arithmetic, registry, device)
+
+    monkeypatch.setattr(components, "model_identity", counting)
+    target = project_models / "bin_emnist_split=mnist_iwae5"
+    identity = real(_source(target), "portable", registry)
+    found = components.find_model_by_identity(
+        identity, "portable", registry, prefer="bin_emnist_split=mnist_iwae5", root=project_models
+    )
+    assert found is not None and found.checkpoint.parent == target
+    assert built == [target]  # one model built: the folder the file names
+    components.find_model_by_identity(identity, "portable", registry, root=project_models)
+    # Unnamed: alphabetical order; "bare" has no train_config, so it is not a candidate.
+    assert built == [target, project_models / "bin_emnist_split=mnist_elbo"]
+    components.find_model_by_identity("00" * 32, "portable", registry, root=project_models)
+    assert built[2:] == [project_models / "broken"]  # broken skipped, the rest cached
+    components.find_model_by_identity("00" * 32, "portable", registry, root=project_models)
+    assert len(built) == 3
+
+
+def test_the_default_folder_holds_the_project_models(registry: Registry) -> None:
+    folder = PROJECT / "bin_emnist_split=mnist_elbo"
+    if not (folder / "model.pt").is_file():
+        pytest.skip("the project's checkpoints/ are absent")
+    identity = file_sha256(folder / "model.pt")
+    found = components.find_model_by_identity(identity, "float", registry, prefer=folder.name)
+    assert found is not None and found.checkpoint == folder / "model.pt"

@@ -139,6 +139,8 @@ def test_one_openmp_thread_encodes_what_every_setting_decodes(
     expected = np.load(images_npy)
     for omp in ("1", None):
         out = f"decoded{omp or 'default'}.npy"
-        _bitsback("decompress", "omp1.bbz", "-o", out, cwd=tmp_path, omp_threads=omp)
+        _bitsback(
+            "decompress", "omp1.bbz", "-o", out, "--checkpoint", str(RUN / "model.pt"), cwd=tmp_path, omp_threads=omp
+        )  # fmt: skip
         np.testing.assert_array_equal(np.load(tmp_path / out), expected)
     assert files["1"] == files[None], "the encoded bytes depend on OMP_NUM_THREADS"

@@ -1,7 +1,8 @@
 """``bitsback compress`` and ``bitsback decompress``: round trips across processes, and errors.
 
 Every error must exit with code 2, print one ``error:`` line on stderr and leave the file
-system as it was: no output created, no existing file overwritten.
+system as it was: no output created, no existing file overwritten. Tests that use
+``synthetic_npy`` need only the project's own checkpoints; the others need the shared data.
 """
 
 from __future__ import annotations
@@ -36,9 +37,15 @@ def _model_pt(num: int) -> str:
     return str(PAPER / f"train_bin_emnist_split=mnist_num={num}" / "model.pt")
 
 
+PROJECT_MODEL = Path(__file__).resolve().parents[4] / "checkpoints" / "bin_emnist_split=mnist_elbo"
+
+
 @pytest.fixture(autouse=True)
-def shared() -> None:
-    if not (PAPER.is_dir() and DATA.is_dir() and SEED_CONFIG.is_file()):
+def shared(request: pytest.FixtureRequest) -> None:
+    if "synthetic_npy" in request.fixturenames:  # the project's models, synthetic images
+        if not (PROJECT_MODEL / "model.pt").is_file():
+            pytest.skip("the project's checkpoints/ are absent")
+    elif not (PAPER.is_dir() and DATA.is_dir() and SEED_CONFIG.is_file()):
         pytest.skip(f"shared checkpoints, data and seed configs under {SHARED} are absent")
 
 
@@ -112,9 +119,12 @@ def test_round_trip_decoding_in_separate_processes(
     assert compressed.returncode == 0, compressed.stderr
     assert "wrote images.bbz" in compressed.stdout
     assert re.search(r"encode [0-9.]+ s, verify [0-9.]+ s", compressed.stdout), compressed.stdout
-    assert (tmp_path / "images.bbz").read_bytes()[:8] == b"BITSBACK"
+    assert (tmp_path / "images.bbz").read_bytes()[:6] == b"\x89BBZ\x02\x01"
 
-    decompressed = _bitsback("decompress", "images.bbz", "--output", "decoded.npy", cwd=tmp_path)
+    # The paper's model is not among the project's: name it (its identity is checked).
+    decompressed = _bitsback(
+        "decompress", "images.bbz", "--output", "decoded.npy", "--checkpoint", _model_pt(5), cwd=tmp_path
+    )
     assert decompressed.returncode == 0, decompressed.stderr
     decoded = np.load(tmp_path / "decoded.npy")
     assert decoded.shape == (6, 28, 28)
@@ -149,7 +159,9 @@ def test_round_trip_of_the_configured_test_images(
     assert report["net_bits"] > 0 and report["total_bits"] >= report["net_bits"]
     assert report["encode_s"] > 0 and report["verify_s"] > 0
 
-    assert main(["decompress", str(out), "-o", str(tmp_path / "test.npy")]) == 0
+    assert report["header_bytes"] < 200 and report["num_frames"] == 1
+    argv = ["decompress", str(out), "-o", str(tmp_path / "test.npy"), "--checkpoint", _model_pt(1)]
+    assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     expected = load_images(
         Config.from_mapping({"datadir": str(DATA), "num_compress": 4}), load_registry()
@@ -178,7 +190,7 @@ def test_force_overwrites(
         )
         == 0
     )
-    assert main(["decompress", str(out), "-o", str(npy), "--force"]) == 0
+    assert main(["decompress", str(out), "-o", str(npy), "--force", "--checkpoint", _model_pt(1)]) == 0
     np.testing.assert_array_equal(np.load(npy), np.load(images_npy))
 
 
@@ -253,7 +265,7 @@ def test_input_that_is_not_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_damaged_file_fails_the_checksum(
+def test_damaged_file_is_refused(
     tmp_path: Path, bbz: Path, capsys: pytest.CaptureFixture[str], damage: str
 ) -> None:
     data = bytearray(bbz.read_bytes())
@@ -263,7 +275,8 @@ def test_damaged_file_fails_the_checksum(
         data[len(data) // 2] ^= 0x01
     bbz.write_bytes(bytes(data))
     line = _fails(capsys, tmp_path, "decompress", str(bbz), "-o", str(tmp_path / "y.npy"))
-    assert "checksum" in line and "x.bbz" in line
+    expected = "is truncated: frame 0 of 1 needs" if damage == "truncate" else "frame 0 of 1 fails its checksum"
+    assert expected in line and "x.bbz" in line
 
 
 def test_not_a_bitsback_file(
@@ -419,3 +432,87 @@ def test_no_verify_skips_the_check(
     assert "not verified" in capsys.readouterr().out and out.is_file()
     assert main([*argv, "--coder", "BB-ELBO", "--no-verify", "--force", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verify_s"] is None
+
+
+# --- format 2 with the project's own models (no shared data needed) -------------------------
+
+
+@pytest.fixture
+def synthetic_npy(tmp_path: Path) -> Path:
+    """Five binary (28, 28) bool images, as a user might save them."""
+    rng = np.random.default_rng(4)
+    x = rng.random((5, 28, 28)) < 0.1
+    x[:, 8:20, 12:15] = True
+    path = tmp_path / "synthetic.npy"
+    np.save(path, x)
+    return path
+
+
+def test_decompress_finds_the_project_model_by_identity(
+    tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.bbz"
+    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--frame-images", "2"]
+    assert main(argv) == 0
+    report = capsys.readouterr().out
+    assert "3 frames" in report and "header and framing" in report
+    assert main(["decompress", str(out), "-o", str(tmp_path / "s_out.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err  # portable arithmetic: no warning
+    decoded = np.load(tmp_path / "s_out.npy")
+    expected = np.load(synthetic_npy)
+    assert decoded.dtype == expected.dtype == np.bool_
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_float_files_decode_with_a_one_line_warning(
+    tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "f.bbz"
+    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--arithmetic", "float"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(out), "-o", str(tmp_path / "f.npy")]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "float arithmetic" in lines[0]
+    assert "identical to the encoder's machine" in lines[0]
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), np.load(synthetic_npy))
+
+
+def test_format_1_and_crafted_files_fail_in_one_line(
+    tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.bbz"
+    old.write_bytes(b"BITSBACK" + b"\x01\x00" + b"\x02\x00\x00\x00{}" + b"\x00" * 40)
+    line = _fails(capsys, tmp_path, "decompress", str(old), "-o", str(tmp_path / "o.npy"))
+    assert "written in bitsback format 1" in line and "commit 46f0c26" in line
+
+    import attrs
+
+    from bitsback_core.compression import container
+
+    out = tmp_path / "s.bbz"
+    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--no-verify"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    parsed = container.CompressedFile.read(out)
+    for changes, expected in [
+        (dict(num_images=2**40, frame_images=2**24), "is truncated"),
+        (dict(identity=b"\xcd" * 32), "(identity cdcdcdcdcdcd...), which is not among this installation's"),
+    ]:
+        header = attrs.evolve(parsed.header, **changes)
+        body = container._encode_body(header)
+        prefix = container._PREFIX.pack(container.MAGIC, 2, header.flags, len(body))
+        frames = b"".join(
+            container._FRAME.pack(len(f), container.zlib.crc32(f)) + f for f in parsed.frames
+        )
+        out.write_bytes(prefix + body + container._CRC.pack(container.zlib.crc32(prefix + body)) + frames)
+        line = _fails(capsys, tmp_path, "decompress", str(out), "-o", str(tmp_path / "o.npy"))
+        assert expected in line
+
+
+def test_frame_images_must_be_positive(tmp_path: Path, synthetic_npy: Path) -> None:
+    argv = ["compress", "-i", str(synthetic_npy), "-o", str(tmp_path / "z.bbz"), "--frame-images", "0"]
+    assert main(argv) == 2
+    assert not (tmp_path / "z.bbz").exists()
