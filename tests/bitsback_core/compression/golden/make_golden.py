@@ -1,0 +1,97 @@
+"""Write the golden files: small ``.bbz`` files per coder that every later release must read.
+
+    python tests/bitsback_core/compression/golden/make_golden.py
+
+Each file is coded with the project's own checkpoints (``checkpoints/``, no ``../shared``)
+in portable arithmetic, so its bytes are the same on every machine. ``golden.json`` records
+how each was made (the config values, frames) and the sha256 of the images it decodes to;
+``test_golden_files.py`` decodes every file and re-encodes the images to the same bytes.
+Run this only with a format version bump: the point of the files is that they never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bitsback_core.config import Config
+from bitsback_core.pipeline.files import compress_to_file
+from bitsback_core.registry import load_registry
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[3]
+ELBO = ROOT / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt"
+IWAE5 = ROOT / "checkpoints" / "bin_emnist_split=mnist_iwae5" / "model.pt"
+
+#: name -> (config values, images per frame, image layout). Every coder, iterative
+#: inference, several frames, chains x lanes, and the input's shape and dtype coming back.
+CASES: dict[str, tuple[dict[str, Any], int, str]] = {
+    "elbo": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
+    "is5": ({"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5}, 10_000, "flat-uint8"),
+    "cis5": ({"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5}, 10_000, "flat-uint8"),
+    "stochastic": ({"coder": "StochasticCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
+    "elbo-iterative": (
+        {"coder": "BitsBackCoder", "checkpoint": ELBO, "iterative_post_improvement": True,
+         "iterative_improvement_steps": 3},
+        10_000, "flat-uint8",
+    ),  # fmt: skip
+    "is5-iterative": (
+        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "iterative_post_improvement": True,
+         "iterative_improvement_steps": 2},
+        10_000, "flat-uint8",
+    ),  # fmt: skip
+    "cis5-frames-2x2": (
+        {"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "chains": 2, "lanes": 2},
+        4, "square-bool",
+    ),  # fmt: skip
+}
+
+
+def golden_images(layout: str) -> np.ndarray:
+    """Ten digit-like binary images (a seeded blob of ink each) in the case's shape and dtype."""
+    rng = np.random.default_rng(20261130)
+    yy, xx = np.mgrid[:28, :28]
+    centres = rng.uniform(8, 20, size=(10, 2))
+    widths = rng.uniform(15, 45, size=(10, 1, 1))
+    ink = np.exp(-(((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / widths))
+    images = rng.random((10, 28, 28)) < ink
+    if layout == "square-bool":
+        return images
+    return images.reshape(10, 784).astype(np.uint8)
+
+
+def images_sha256(images: np.ndarray) -> str:
+    """Digest of the dtype, the shape and the pixels."""
+    head = f"{images.dtype.str}{images.shape}".encode()
+    return hashlib.sha256(head + np.ascontiguousarray(images).tobytes()).hexdigest()
+
+
+def case_config(values: dict[str, Any]) -> Config:
+    return Config.from_mapping({**values, "checkpoint": str(values["checkpoint"]), "arithmetic": "portable", "seed": 42})
+
+
+def main() -> None:
+    registry = load_registry()
+    record: dict[str, Any] = {}
+    for name, (values, frame_images, layout) in CASES.items():
+        images = golden_images(layout)
+        path = HERE / f"{name}.bbz"
+        compress_to_file(case_config(values), registry, images, path, overwrite=True, frame_images=frame_images)
+        record[name] = {
+            "values": {k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v) for k, v in values.items()},
+            "frame_images": frame_images,
+            "layout": layout,
+            "images_sha256": images_sha256(images),
+            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "file_bytes": path.stat().st_size,
+        }
+        print(f"{name}: {path.stat().st_size} bytes")
+    (HERE / "golden.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
