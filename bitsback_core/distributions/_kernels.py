@@ -25,7 +25,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["counts_from_logits", "sum_log_prob_from_logits", "sum_log_prob_rows"]
+__all__ = ["counts_from_logits"]
 
 
 @numba.njit(cache=True, fastmath=False, inline="always")
@@ -107,43 +107,6 @@ def _counts_from_logits(logits: np.ndarray, total: float, chunks: int) -> np.nda
     return out
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def _sum_log_prob_from_logits(
-    logits: np.ndarray, symbols: np.ndarray, repeat: int, total: int, table: np.ndarray, chunks: int
-) -> np.ndarray:  # pragma: no cover - compiled
-    rows, cols = logits.shape
-    out = np.empty(rows, dtype=np.float64)
-    chunks = min(rows, chunks)
-    for chunk in numba.prange(chunks):
-        ep = np.empty(cols, dtype=np.float64)
-        nb = np.empty(cols, dtype=np.int64)
-        c1 = np.empty(cols, dtype=np.int64)
-        for r in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
-            _fast_counts(logits[r], np.float64(total), c1, ep, nb)
-            x = symbols[r // repeat]
-            acc = 0.0  # summed in column order: the same float result on any thread
-            for c in range(cols):
-                acc += table[c1[c]] if x[c] != 0 else table[total - c1[c]]
-            out[r] = acc
-    return out
-
-
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def _sum_log_prob_rows(
-    count_one: np.ndarray, symbols: np.ndarray, repeat: int, total: int, table: np.ndarray
-) -> np.ndarray:  # pragma: no cover - compiled
-    rows, cols = count_one.shape
-    out = np.empty(rows, dtype=np.float64)
-    for r in numba.prange(rows):
-        x = symbols[r // repeat]
-        acc = 0.0
-        for c in range(cols):
-            c1 = count_one[r, c]
-            acc += table[c1] if x[c] != 0 else table[total - c1]
-        out[r] = acc
-    return out
-
-
 def _chunks() -> int:
     """Row blocks per call: a few per thread (each block reuses its scratch rows)."""
     return 8 * numba.get_num_threads()
@@ -152,17 +115,3 @@ def _chunks() -> int:
 def counts_from_logits(logits: np.ndarray, prec: int) -> np.ndarray:
     """``clip(rint(sigmoid(logit) * 2**prec), 1, 2**prec - 1)`` for a 2-D logit array."""
     return _counts_from_logits(np.ascontiguousarray(logits), float(1 << prec), _chunks())
-
-
-def sum_log_prob_rows(count_one: np.ndarray, symbols: np.ndarray, repeat: int, prec: int, table: np.ndarray) -> np.ndarray:
-    """Row ``r``: sum of ``log P(symbols[r // repeat])`` under the coins ``count_one[r]``."""
-    return _sum_log_prob_rows(
-        np.ascontiguousarray(count_one), np.ascontiguousarray(symbols), int(repeat), 1 << prec, table
-    )
-
-
-def sum_log_prob_from_logits(logits: np.ndarray, symbols: np.ndarray, repeat: int, prec: int, table: np.ndarray) -> np.ndarray:
-    """Like :func:`sum_log_prob_rows` for the coins ``counts_from_logits(logits)``, in one pass."""
-    return _sum_log_prob_from_logits(
-        np.ascontiguousarray(logits), np.ascontiguousarray(symbols), int(repeat), 1 << prec, table, _chunks()
-    )

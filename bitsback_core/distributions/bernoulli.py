@@ -15,11 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bitsback_core.distributions._kernels import (
-    counts_from_logits,
-    sum_log_prob_from_logits,
-    sum_log_prob_rows,
-)
+from bitsback_core.distributions._kernels import counts_from_logits
 from bitsback_core.distributions._portable_kernels import (
     fixed_counts,
     sum_log2_from_counts,
@@ -158,23 +154,9 @@ class Bernoulli(QuantizedDistribution):
             return _log_table(self.prec)[freq]
         return super().log_prob(symbols)
 
-    def sum_log_prob_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
-        """Fused ``log_prob(np.repeat(symbols, repeat, 0)).sum(-1)`` for a 2-D batch."""
-        if len(self.batch_shape) != 2 or self.prec > _LOG_TABLE_MAX_PREC:
-            return super().sum_log_prob_rows(symbols, repeat)
-        s = np.asarray(symbols)
-        if s.ndim != 2 or s.shape[0] * repeat != self.batch_shape[0] or s.shape[1] != self.batch_shape[1]:
-            raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
-        if s.size and (s.min() < 0 or s.max() > 1):
-            raise ValueError("Bernoulli symbols must be 0 or 1")
-        table = _log_table(self.prec)
-        if self._c1 is None:  # straight from the logits: no count array at all
-            flat = self._logits.reshape(-1, self._logits.shape[-1])
-            return sum_log_prob_from_logits(flat, s.astype(np.uint8), repeat, self.prec, table)
-        return sum_log_prob_rows(self._c1, s.astype(np.uint8), repeat, self.prec, table)
-
     def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
-        """Fixed-point ``sum log2 P(symbols)`` per row, fused (straight from portable logits)."""
+        """Fixed-point ``sum log2(freq)`` per row (see the interface), fused: straight from
+        portable logits, or from the counts."""
         if len(self.batch_shape) != 2 or self.prec > 24:
             return super().sum_log2_rows(symbols, repeat)
         s = np.asarray(symbols)

@@ -108,9 +108,10 @@ class QuantizedDistribution(ABC):
         return self.log_prob(np.repeat(np.asarray(symbols), repeat, axis=0)).sum(axis=-1)
 
     def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
-        """Portable ``log2 P`` summed over the last axis: int64 with ``LOG2_BITS`` fraction bits.
+        """``sum log2(freq)`` over the last axis (``log2 P + prec`` per symbol), int64 with ``LOG2_BITS``.
 
-        Importance weights use this: a fixed-point logarithm of each integer frequency
+        Row ``r`` scores ``symbols[r // repeat]``. Importance weights use this (the caller
+        subtracts the ``prec`` terms): a fixed-point logarithm of each integer frequency
         (:func:`~bitsback_core.portable.kernels.log2_fixed`), summed in integers, is the
         same on every machine, which a float ``log`` is not.
         """

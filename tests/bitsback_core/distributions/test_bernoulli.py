@@ -102,12 +102,13 @@ def test_from_logits_paths_agree_exactly():
     logits = (rng.normal(size=(12, 33)) * 6).astype(np.float32)
     x = (rng.random((4, 33)) < 0.4).astype(np.uint8)
     lazy = Bernoulli.from_logits(logits, 16)
-    fused = lazy.sum_log_prob_rows(x, repeat=3)
+    fused = lazy.sum_log2_rows(x, repeat=3)
     counted = Bernoulli.from_logits(logits, 16)
     counted.count_one  # materialize the counts
-    np.testing.assert_array_equal(counted.sum_log_prob_rows(x, repeat=3), fused)
-    reference = counted.log_prob(np.repeat(x, 3, axis=0)).sum(axis=1)
-    np.testing.assert_allclose(fused, reference, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(counted.sum_log2_rows(x, repeat=3), fused)
+    # sum_log2_rows is the sum of log2(freq), i.e. log2 P + prec per symbol, in 24-bit fixed point.
+    reference = counted.log_prob(np.repeat(x, 3, axis=0)).sum(axis=1) / np.log(2.0) + 16 * x.shape[1]
+    np.testing.assert_allclose(fused / 2.0**24, reference, rtol=0, atol=1e-4)
     p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     np.testing.assert_array_equal(counted.count_one, Bernoulli(p, 16).count_one)
 
