@@ -88,13 +88,13 @@ class LatentCoder(Coder):
         log_px = likelihood.sum_log2_rows(x, repeat=n).reshape(chains, n)
         prior = self.prior((chains * n, dims))
         log_pz = prior.sum_log2_rows(flat).reshape(chains, n)
-        q = self.posterior(params, repeats=n)
         if q_freq is None:
-            q_freq = q.cdf(zs.reshape(chains, n * dims))[1].reshape(chains, n, dims)
+            q_freq = self.posterior(params, repeats=n).cdf(zs.reshape(chains, n * dims))[1].reshape(chains, n, dims)
+        q_prec = self.discretizer.posterior(params[:1, :1]).prec
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
         # index_distribution discards their weights.
         log_qz = log2_of(q_freq).sum(axis=2)
-        offset = (likelihood.prec * x.shape[1] + prior.prec * dims - q.prec * dims) << LOG2_BITS
+        offset = (likelihood.prec * x.shape[1] + prior.prec * dims - q_prec * dims) << LOG2_BITS
         return log_px + log_pz - log_qz - offset
 
     def index_distribution(self, log2_w: np.ndarray, active: np.ndarray | None) -> Categorical:
