@@ -1,0 +1,89 @@
+"""``bitsback info`` (header only, no decoding) and ``bitsback test`` (decode, write nothing)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import attrs
+import pytest
+
+from bitsback_core.cli.commands.info import lines
+from bitsback_core.cli.main import main
+from bitsback_core.pipeline.file_info import describe_file
+
+GOLDEN = Path(__file__).resolve().parents[2] / "compression" / "golden"
+FRAMES = GOLDEN / "cis5-frames-2x2.bbz"
+EXPECTED = json.loads((GOLDEN / "golden.json").read_text())["cis5-frames-2x2"]
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_info_json_matches_the_header(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["info", str(FRAMES), "--json", "true"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    info = json.loads(out)
+    values = EXPECTED["values"]
+    assert info["format_version"] == 2
+    assert info["coder"] == values["coder"] and info["num_particles"] == values["num_particles"]
+    assert (info["chains"], info["lanes"]) == (values["chains"], values["lanes"])
+    assert info["arithmetic"] == "portable" and info["dtype"] == "|b1"
+    assert info["num_images"] == 10 and info["image_shape"] == [28, 28]
+    assert info["num_frames"] == 3 and info["frame_images"] == EXPECTED["frame_images"]
+    assert info["model_name"] == Path(values["checkpoint"]).parent.name
+    assert len(info["identity"]) == 64 and info["iterative"] is None
+    assert info["file_bytes"] == EXPECTED["file_bytes"]
+    assert info["header_bytes"] + sum(info["frame_bytes"]) == info["file_bytes"]
+    assert info["file_bpd"] == pytest.approx(8 * EXPECTED["file_bytes"] / (10 * 784))
+
+
+def test_info_text_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(GOLDEN / "is5-iterative.bbz")]) == 0
+    out = capsys.readouterr().out
+    assert "iterative:   2 steps" in out and "1 chains x 1 lanes" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert main(["info", str(FRAMES)]) == 0
+    out = capsys.readouterr().out
+    assert "frames:      3 of up to 4 images" in out and "dtype |b1" in out
+    assert "1.3163 bits/dim" in out
+
+
+def test_info_summarizes_many_frames() -> None:
+    info = attrs.evolve(describe_file(FRAMES), num_frames=12, frame_bytes=tuple(range(100, 112)))
+    text = "\n".join(lines(info))
+    assert "frame bytes: min 100, max 111, total 1,266" in text
+
+
+def test_test_decodes_a_golden_file_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / FRAMES.name
+    shutil.copy(FRAMES, path)
+    before = _listing(tmp_path)
+    code = main(["test", str(path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip() == f"{path}: OK, 10 images, 1.3163 bits/dim"
+    assert _listing(tmp_path) == before
+
+
+def test_test_refuses_a_damaged_last_frame(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = bytearray(FRAMES.read_bytes())
+    data[-1] ^= 0x01  # the last byte belongs to the last frame's message
+    path = tmp_path / "damaged.bbz"
+    path.write_bytes(bytes(data))
+    before = _listing(tmp_path)
+    code = main(["test", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error:")
+    assert "frame 2 of 3 fails its checksum" in errors[0]
+    assert _listing(tmp_path) == before
