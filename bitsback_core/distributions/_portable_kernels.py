@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from bitsback_core.portable.kernels import count_one, gaussian_start
+from bitsback_core.portable.kernels import count_one, gaussian_start, table_args
 
 __all__ = [
     "fixed_counts",
@@ -94,15 +94,16 @@ def fixed_counts(logits: np.ndarray, prec: int, logit_bits: int, sigmoid: tuple)
 
 
 @numba.njit(cache=True, parallel=True)
-def _sum_log2_logits(logits, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    rows, cols = logits.shape
+def _sum_log2(values, from_logits, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row sums of ``log2 freq``: ``values`` are fixed-point logits, or counts of ones if not ``from_logits``."""
+    rows, cols = values.shape
     total = np.int64(1) << prec
     out = np.empty(rows, dtype=np.int64)
     for r in numba.prange(rows):
         x = symbols[r // repeat]
         acc = np.int64(0)
         for c in range(cols):
-            c1 = count_one(logits[r, c], prec, sig, sig_lo, sig_last, logit_bits)
+            c1 = count_one(values[r, c], prec, sig, sig_lo, sig_last, logit_bits) if from_logits else values[r, c]
             acc += log2[c1] if x[c] != 0 else log2[total - c1]
         out[r] = acc
     return out
@@ -110,29 +111,15 @@ def _sum_log2_logits(logits, symbols, repeat, prec, logit_bits, log2, sig, sig_l
 
 def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, logit_bits, log2, sigmoid):  # type: ignore[no-untyped-def]
     """Row ``r``: sum of ``log2 freq`` (fixed point) of ``symbols[r // repeat]`` under the coins."""
-    return _sum_log2_logits(
-        np.ascontiguousarray(logits, dtype=np.int64), np.ascontiguousarray(symbols), np.int64(repeat),
+    return _sum_log2(
+        np.ascontiguousarray(logits, dtype=np.int64), True, np.ascontiguousarray(symbols), np.int64(repeat),
         np.int64(prec), np.int64(logit_bits), log2, *sigmoid,
     )  # fmt: skip
 
 
-@numba.njit(cache=True, parallel=True)
-def _sum_log2_counts(count_one, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    rows, cols = count_one.shape
-    total = np.int64(1) << prec
-    out = np.empty(rows, dtype=np.int64)
-    for r in numba.prange(rows):
-        x = symbols[r // repeat]
-        acc = np.int64(0)
-        for c in range(cols):
-            c1 = count_one[r, c]
-            acc += log2[c1] if x[c] != 0 else log2[total - c1]
-        out[r] = acc
-    return out
-
-
 def sum_log2_from_counts(count_one, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]
-    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones."""
-    return _sum_log2_counts(
-        np.ascontiguousarray(count_one, dtype=np.int64), np.ascontiguousarray(symbols), np.int64(repeat), np.int64(prec), log2
-    )
+    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones (the table goes unread)."""
+    return _sum_log2(
+        np.ascontiguousarray(count_one, dtype=np.int64), False, np.ascontiguousarray(symbols), np.int64(repeat),
+        np.int64(prec), np.int64(0), log2, *table_args("sigmoid"),
+    )  # fmt: skip

@@ -34,16 +34,16 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     import math
 
     from bitsback_core.compression.container import CompressedFile
-    from bitsback_core.pipeline.files import decompress_file, float_arithmetic_warning
+    from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
     from bitsback_core.registry import load_registry
 
-    # Parse first (cheap) so the float warning comes before decoding, as in decompress.
-    header = CompressedFile.read(args.input).header
-    if not header.portable:
+    # Read once, warn before decoding, decode the parsed file: as decompress does.
+    container = CompressedFile.read(args.input)
+    if not container.header.portable:
         terminal.warn(float_arithmetic_warning(str(args.input)))
     with terminal.tasks() as progress:
-        images, header = decompress_file(
-            args.input, load_registry(), args.checkpoint, args.gpu, progress
+        images, header = decode_container(
+            container, load_registry(), args.checkpoint, args.gpu, progress, name=str(args.input)
         )
     bpd = 8 * args.input.stat().st_size / (header.num_images * math.prod(header.image_shape))
     terminal.result(f"{args.input}: OK, {images.shape[0]} images, {bpd:.4f} bits/dim")
