@@ -115,8 +115,6 @@ class Bernoulli(QuantizedDistribution):
         obj._fixed = None
         return obj
 
-    _from_counts = from_counts
-
     def _source(self) -> np.ndarray:
         return self._logits if self._logits is not None else self._fixed
 
@@ -191,7 +189,7 @@ class Bernoulli(QuantizedDistribution):
         return bernoulli_row_ppf, (c1.astype(np.int64, copy=False), np.int64(1 << self.prec))
 
     def __getitem__(self, key: Any) -> Bernoulli:
-        return Bernoulli._from_counts(self._counts()[key], self.prec)
+        return Bernoulli.from_counts(self._counts()[key], self.prec)
 
     def __repr__(self) -> str:
         return f"Bernoulli(batch_shape={self.batch_shape}, prec={self.prec})"
