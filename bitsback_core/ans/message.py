@@ -47,7 +47,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _HEAD_INDEX = np.uint64(2**64 - 1)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's output function: a bijection of uint64 that scrambles every bit."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -61,9 +61,9 @@ def initial_word(seed: int, lane: np.ndarray, index: np.ndarray) -> np.ndarray:
     ``index``-th word at any time, in any order, on any device, and get the same bits.
     """
     with np.errstate(over="ignore"):
-        key = _mix64(np.uint64(seed) + _GOLDEN)
-        h = _mix64((key ^ np.asarray(lane, dtype=np.uint64)) + _GOLDEN)
-        return _mix64((h ^ np.asarray(index, dtype=np.uint64)) + _GOLDEN)
+        key = mix64(np.uint64(seed) + _GOLDEN)
+        h = mix64((key ^ np.asarray(lane, dtype=np.uint64)) + _GOLDEN)
+        return mix64((h ^ np.asarray(index, dtype=np.uint64)) + _GOLDEN)
 
 
 def _log2_u64(a: np.ndarray) -> np.ndarray:

@@ -28,7 +28,9 @@ import zlib
 from pathlib import Path
 
 import attrs
+import numpy as np
 
+from bitsback_core.ans.message import mix64
 from bitsback_core.compression.layout import ChainLayout
 from bitsback_core.errors import BitsbackError
 
@@ -84,13 +86,6 @@ class ContainerError(BitsbackError, ValueError):
     """The file is not a bitsback file, is damaged, or was written by an unknown version."""
 
 
-def _mix64(x: int) -> int:
-    """splitmix64's output function on Python integers (the same as the message's)."""
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
 def frame_seed(seed: int, index: int) -> int:
     """The message seed of frame ``index``: ``seed XOR splitmix64(index * golden)``.
 
@@ -98,7 +93,8 @@ def frame_seed(seed: int, index: int) -> int:
     exactly the message ``bitsback run`` would code); other frames get unrelated initial
     bits, so no two frames of a file start from the same heads.
     """
-    return seed ^ _mix64((index * _GOLDEN) & _MASK64)
+    with np.errstate(over="ignore"):
+        return seed ^ int(mix64(np.uint64((index * _GOLDEN) & _MASK64)))
 
 
 @attrs.frozen(kw_only=True)
