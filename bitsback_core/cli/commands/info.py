@@ -57,6 +57,16 @@ def _frames_lines(info: FileInfo) -> list[str]:
     ]
 
 
+#: Width of the label column ("file:        ") and of the whole report.
+LABEL_WIDTH = 13
+WIDTH = 80
+
+
+def _fit(text: str, room: int = WIDTH - LABEL_WIDTH) -> str:
+    """Keep the end of a long text (a path's file name) and mark the cut: lines stay in 80 columns."""
+    return text if len(text) <= room else "..." + text[len(text) - room + 3 :]
+
+
 def lines(info: FileInfo) -> list[str]:
     """The text report, each line under 80 columns."""
     p = info.precisions
@@ -64,7 +74,7 @@ def lines(info: FileInfo) -> list[str]:
     iterative = "no" if it is None else f"{it['steps']} steps, lr {it['lr']:g}"
     shape = " x ".join(str(d) for d in info.image_shape)
     return [
-        f"file:        {info.path}",
+        f"file:        {_fit(str(info.path))}",
         f"format:      {info.format_version}",
         f"coder:       {info.coder}, {info.num_particles} particles",
         f"arithmetic:  {info.arithmetic}",
@@ -76,7 +86,8 @@ def lines(info: FileInfo) -> list[str]:
         f"seed:        {info.seed}",
         f"proposal:    {info.proposal}, discretizer {info.discretizer}",
         f"iterative:   {iterative}",
-        f"model:       {info.model_name or '(unnamed)'} ({info.model}, {info.latent_dim} latents)",
+        "model:       "
+        + _fit(f"{info.model_name or '(unnamed)'} ({info.model}, {info.latent_dim} latents)"),
         f"identity:    {info.identity[:16]}...",
         f"images:      {info.num_images:,} of shape {shape}, dtype {info.dtype}",
         *_frames_lines(info),

@@ -52,6 +52,20 @@ def test_info_text_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1.3163 bits/dim" in out
 
 
+def test_info_text_fits_80_columns_for_deep_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 6))
+    deep.mkdir(parents=True)
+    target = deep / "is5-iterative.bbz"
+    shutil.copyfile(GOLDEN / "is5-iterative.bbz", target)
+    assert len(str(target)) > 80
+    assert main(["info", str(target)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in out), [line for line in out if len(line) > 80]
+    assert out[0].startswith("file:        ...") and out[0].endswith("/is5-iterative.bbz")
+
+
 def test_info_summarizes_many_frames() -> None:
     info = attrs.evolve(describe_file(FRAMES), num_frames=12, frame_bytes=tuple(range(100, 112)))
     text = "\n".join(lines(info))
