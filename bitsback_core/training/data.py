@@ -66,15 +66,54 @@ def _describe(dataset: Dataset) -> str:
     return f"{path if path is not None else repr(dataset)} ({len(dataset)} images)"
 
 
-def load_training_data(config: Config, registry: Registry, test_images: int) -> TrainingData:
+def _held_out(
+    train: Dataset, intensities: np.ndarray, count: int, config: Config
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the last ``count`` training images off as the validation set.
+
+    Returns the remaining training intensities, the validation images (binarized once with
+    ``seed``, or thresholded) and their positions in the training split. The last images
+    are held out (not a random subset) so the split is obvious from the count alone.
+    """
+    n = intensities.shape[0]
+    if count >= n:
+        raise ValueError(
+            f"validation_images ({count}) must leave training images (the split has {n})"
+        )
+    indices = np.arange(n - count, n)
+    if config.binarize:
+        valid = train.binarized(indices, config.seed)
+    else:
+        valid = (train.intensities(indices) >= 128).astype(np.uint8)
+    return intensities[: n - count], np.ascontiguousarray(valid, dtype=np.uint8), indices
+
+
+def load_training_data(
+    config: Config, registry: Registry, test_images: int, validation_images: int = 0
+) -> TrainingData:
     """Open ``config.dataset``'s train and test parts of ``config.split``.
 
     The test subset is ``subset_indices(len(test), test_images, seed)`` binarized once with
     ``seed`` (per image, exactly as ``bitsback run`` binarizes), so the test loss of every
-    epoch is measured on the same bits.
+    epoch is measured on the same bits. With ``validation_images > 0`` the test split is
+    not opened at all: the last ``validation_images`` training images are held out and
+    play its part (model selection then never sees a test image).
     """
     if isinstance(test_images, bool) or not isinstance(test_images, int) or test_images < 1:
         raise ValueError(f"test_images must be a positive int, got {test_images!r}")
+    if validation_images:
+        dataset_cls = registry.get("dataset", config.dataset)
+        train = dataset_cls(resolve_data_dir(config.datadir), config.split, True)
+        all_train = np.ascontiguousarray(train.intensities(slice(None)), dtype=np.uint8)
+        kept, valid, indices = _held_out(train, all_train, validation_images, config)
+        return TrainingData(
+            train_intensities=np.ascontiguousarray(kept),
+            test_images=valid,
+            test_indices=indices,
+            binarize=config.binarize,
+            train_source=f"{_describe(train)}, less the last {validation_images}",
+            test_source=f"the last {validation_images} images of {_describe(train)} (held out)",
+        )
     dataset_cls = registry.get("dataset", config.dataset)
     data_dir = resolve_data_dir(config.datadir)
     train = dataset_cls(data_dir, config.split, True)

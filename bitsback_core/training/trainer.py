@@ -297,6 +297,8 @@ def train_model(
     keep_state: bool = True,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    validation_images: int = 0,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on ``config.dataset``/``split`` into ``logdir/exp_name``.
 
@@ -308,7 +310,10 @@ def train_model(
     ``keep_state=False`` deletes ``state.pt`` when the call returns (the run can then not
     be resumed). ``progress`` gets one phase, ``"train"``, of ``config.epochs`` steps, and
     ``on_epoch`` each epoch's log row; ``warn`` is told each warning as it arises (they
-    are also in :attr:`TrainResult.warnings`). Under ``torchrun`` (``WORLD_SIZE > 1``) the epochs
+    are also in :attr:`TrainResult.warnings`). ``validation_images > 0`` holds out that many
+    training images for model selection instead of the test split; ``init_from`` names a
+    ``model.pt`` whose weights a fresh run starts from (fine-tuning, e.g. IWAE-50 from an
+    IWAE-5 model). Under ``torchrun`` (``WORLD_SIZE > 1``) the epochs
     are split across ranks with ``DistributedDataParallel``; rank 0 alone writes files.
     """
     check_training_config(config)
@@ -327,7 +332,7 @@ def train_model(
             torch.cuda.set_device(device)
         return _train(
             config, registry, progress, resume, test_images, keep_state, on_epoch,
-            device, dist, warnings, started,
+            device, dist, warnings, started, validation_images, init_from,
         )
     finally:
         dist.teardown()
@@ -345,6 +350,8 @@ def _train(
     dist: DistContext,
     warnings: _Warnings,
     started: float,
+    validation_images: int = 0,
+    init_from: Path | None = None,
 ) -> TrainResult:
     import torch
 
@@ -359,7 +366,7 @@ def _train(
             f"images, not {test_images}), so test losses stay comparable"
         )
         test_images = started_with
-    data = load_training_data(config, registry, test_images)
+    data = load_training_data(config, registry, test_images, validation_images)
     model = _build_model(config, registry, device)
     module = model.torch_module()
     advance = progress("train", config.epochs)
@@ -403,6 +410,8 @@ def _train(
         start = int(plan.state["epoch"])
         best_nats = float(plan.state["best_test_nats"])
         best_epoch = plan.state["best_epoch"]
+    elif init_from is not None:
+        module.load_state_dict(torch.load(init_from, map_location=device, weights_only=True))
     else:
         model.initialize_from_data(data.mean_image)
     dist.barrier()  # every rank has read the directory before rank 0 writes to it

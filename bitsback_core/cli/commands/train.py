@@ -10,6 +10,7 @@ goes to ``<logdir>/<exp_name>``; see :func:`bitsback_core.training.train_model`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitsback_core.cli.options import add_config_options, config_from_args
@@ -55,6 +56,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=_DEFAULT_TEST_IMAGES,
         metavar="N",
         help=f"test images for the per-epoch test loss (default {_DEFAULT_TEST_IMAGES})",
+    )
+    parser.add_argument(
+        "--validation_images",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hold out the last N training images for model selection instead of the test "
+        "split (0: use the test split, as the seed does)",
+    )
+    parser.add_argument(
+        "--init_from",
+        type=Path,
+        default=None,
+        metavar="MODEL_PT",
+        help="start a fresh run from these weights (e.g. fine-tune IWAE-50 from an IWAE-5 model)",
     )
     parser.add_argument(
         "--discard_state",
@@ -165,6 +181,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             keep_state=not args.discard_state,
             on_epoch=on_epoch,
             warn=warn,
+            validation_images=args.validation_images,
+            init_from=args.init_from,
         )
     if rank != 0:
         return 0
