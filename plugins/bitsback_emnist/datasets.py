@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numbers
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,7 +28,13 @@ from bitsback_emnist.idx import (
     read_idx_labels,
 )
 from bitsback_core.datasets import resolve_data_dir, subset_indices
-from bitsback_emnist.locate import find_dataset_dir
+from bitsback_emnist.locate import (
+    DATA_DIR_ENV,
+    DatasetNotFoundError,
+    default_data_dir,
+    find_dataset_dir,
+)
+from bitsback_emnist.sample import SAMPLE_SPLIT, load_sample, sample_path
 
 __all__ = ["EMNIST", "MNIST", "IdxDataset", "subset_indices"]
 
@@ -69,18 +76,30 @@ class IdxDataset(Dataset):
         self.split = split
         self.train = train
         names = self.file_names(split, train)
-        self.data_dir = find_dataset_dir(
-            resolve_data_dir(data_dir),
-            names,
-            dataset=self.PLUGIN_NAME,
-            subdir=self.SUBDIR,
-            download_hint=self.DOWNLOADABLE,
-        )
-        self.images_path = self.data_dir / names[0]
-        self.labels_path = self.data_dir / names[1]
         self._len: int | None = None
         self._images: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+        #: One line for the user when the data did not come from a data directory, else None.
+        self.notice: str | None = None
+        resolved = resolve_data_dir(data_dir)
+        try:
+            self.data_dir = find_dataset_dir(
+                resolved,
+                names,
+                dataset=self.PLUGIN_NAME,
+                subdir=self.SUBDIR,
+                download_hint=self.DOWNLOADABLE,
+            )
+        except DatasetNotFoundError:
+            if not self._use_sample(resolved, split, train):
+                raise
+            return
+        self.images_path = self.data_dir / names[0]
+        self.labels_path = self.data_dir / names[1]
+
+    def _use_sample(self, data_dir: Path, split: str, train: bool) -> bool:
+        """Whether the packaged sample stands in (subclasses that ship one override this)."""
+        return False
 
     @classmethod
     def file_names(cls, split: str, train: bool) -> tuple[str, str]:
@@ -163,6 +182,31 @@ class EMNIST(IdxDataset):
     TRANSPOSED = True
     SUBDIR = "emnist"
     DOWNLOADABLE = True
+
+    def _use_sample(self, data_dir: Path, split: str, train: bool) -> bool:
+        """The packaged ``mnist`` test sample, only when no data directory was configured.
+
+        An explicit ``--datadir`` or ``BITSBACK_DATA_DIR`` that lacks the files stays an
+        error: the user asked for those files. Only the default location (the per-user
+        cache, which ``bitsback download`` fills) falls back, and says so in
+        :attr:`notice`.
+        """
+        if train or split != SAMPLE_SPLIT or os.environ.get(DATA_DIR_ENV):
+            return False
+        if data_dir != default_data_dir():
+            return False
+        images, labels = load_sample()
+        count = len(images)
+        flat = np.ascontiguousarray(images).reshape(count, self.obs_dim)
+        flat.setflags(write=False)
+        self._images, self._labels, self._len = flat, labels, count
+        self.data_dir = sample_path().parent
+        self.images_path = self.labels_path = sample_path()
+        self.notice = (
+            f"no EMNIST data found: using the packaged sample of the first {count:,} mnist "
+            f"test images (--datadir, ${DATA_DIR_ENV} or `bitsback download` give the full sets)"
+        )
+        return True
 
     @classmethod
     def download(
