@@ -1,0 +1,189 @@
+"""Compiled (numba) loops of the context-model bilevel coder (fallback codec 2).
+
+Why compiled: every pixel is one adaptive probability and one arithmetic-coder step that
+depends on the previous one, so nothing vectorizes; a Python loop would code a few
+thousand pixels per second, these loops code millions.
+
+Why integers only: the decoder must rebuild every probability exactly, on any machine.
+Every value here is an integer below 2^49 held in int64 (numba's default integer), and
+the same code run by the Python interpreter (``NUMBA_DISABLE_JIT=1``) gives the same
+results, because no value ever wraps around.
+
+The pieces:
+
+* **context**: the pixels of the template (offsets ``dy[k] <= 0`` rows up, ``dx[k]``
+  columns across; the current row only to the left) read from an image padded with zeros,
+  so out-of-image neighbours are 0; bit ``k`` of the context is template pixel ``k``;
+* **model**: two counts per context (``c0``, ``c1``), the probability of a 0 is
+  ``(c0 * 16 + ALPHA) / ((c0 + c1) * 16 + 2 * ALPHA)`` in 16 bits, clamped to
+  ``[1, 2^16 - 1]``; after the update, counts above ``LIMIT`` in total are halved
+  (rounding up) so the model follows a drifting source;
+* **coder**: a carry-propagating range coder over 32-bit ``low``/``range`` (the LZMA
+  construction): ``bound = range * p0 >> 16``, renormalized a byte at a time while
+  ``range < 2^24``. The encoder's first output byte is always 0 and is not stored; the
+  decoder reads exactly the bytes the encoder wrote, so a truncated stream runs out
+  (an error) and trailing bytes are left over (an error).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["decode_images", "encode_images"]
+
+PROB_BITS = 16
+PROB_ONE = 1 << PROB_BITS
+TOP = 1 << 24
+MASK32 = (1 << 32) - 1
+#: Additive constant of the estimate, in sixteenths of a count (KT's 1/2 would be 8).
+ALPHA = 6
+#: Total count past which both counts are halved.
+LIMIT = 4000
+
+#: ``decode_images`` return codes besides the number of bytes read.
+ERR_TRUNCATED = -1
+#: The code value left the interval: these bytes were not written by the encoder.
+ERR_CORRUPT = -2
+
+
+@numba.njit(cache=True, inline="always")
+def _p0(c0, c1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    p = ((c0 * 16 + ALPHA) << PROB_BITS) // ((c0 + c1) * 16 + 2 * ALPHA)
+    if p < 1:
+        p = 1
+    elif p > PROB_ONE - 1:
+        p = PROB_ONE - 1
+    return p
+
+
+@numba.njit(cache=True, inline="always")
+def _update(c0, c1, ctx, bit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    if bit:
+        c1[ctx] += 1
+    else:
+        c0[ctx] += 1
+    if c0[ctx] + c1[ctx] > LIMIT:
+        c0[ctx] = (c0[ctx] + 1) >> 1
+        c1[ctx] = (c1[ctx] + 1) >> 1
+
+
+@numba.njit(cache=True, inline="always")
+def _context(pad, y, x, dy, dx):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    ctx = 0
+    for k in range(dy.shape[0]):
+        ctx |= np.int64(pad[y + dy[k], x + dx[k]]) << k
+    return ctx
+
+
+@numba.njit(cache=True)
+def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Code ``images`` (``(n, h, w)`` uint8 of 0/1) into ``out``; the bytes written, or -1.
+
+    ``top``/``left`` are the padding the template needs above and to each side. -1 means
+    ``out`` was too small (the caller retries with a larger buffer).
+    """
+    n, h, w = images.shape
+    c0 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    c1 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
+    low = 0
+    rng = MASK32
+    cache = 0
+    cache_size = 1
+    pos = -1  # the first byte (always 0) is dropped
+    cap = out.shape[0]
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                pad[y + top, x + left] = images[i, y, x]
+        for y in range(h):
+            for x in range(w):
+                ctx = _context(pad, y + top, x + left, dy, dx)
+                bit = pad[y + top, x + left]
+                bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
+                if bit:
+                    low += bound
+                    rng -= bound
+                else:
+                    rng = bound
+                _update(c0, c1, ctx, bit)
+                while rng < TOP:
+                    rng = (rng << 8) & MASK32
+                    # shift_low: settle the cached byte (and any run of 0xFF) once a carry
+                    # can no longer reach it.
+                    if low < 0xFF000000 or low > MASK32:
+                        carry = low >> 32
+                        temp = cache
+                        while True:
+                            if pos >= 0:
+                                if pos >= cap:
+                                    return -1
+                                out[pos] = (temp + carry) & 0xFF
+                            pos += 1
+                            temp = 0xFF
+                            cache_size -= 1
+                            if cache_size == 0:
+                                break
+                        cache = (low >> 24) & 0xFF
+                    cache_size += 1
+                    low = (low & 0x00FFFFFF) << 8
+    for _ in range(5):
+        if low < 0xFF000000 or low > MASK32:
+            carry = low >> 32
+            temp = cache
+            while True:
+                if pos >= 0:
+                    if pos >= cap:
+                        return -1
+                    out[pos] = (temp + carry) & 0xFF
+                pos += 1
+                temp = 0xFF
+                cache_size -= 1
+                if cache_size == 0:
+                    break
+            cache = (low >> 24) & 0xFF
+        cache_size += 1
+        low = (low & 0x00FFFFFF) << 8
+    return pos
+
+
+@numba.njit(cache=True)
+def decode_images(data, out, dy, dx, top, left):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Decode ``data`` into ``out`` (``(n, h, w)`` uint8); the bytes read, or an ``ERR_*`` code."""
+    n, h, w = out.shape
+    size = data.shape[0]
+    c0 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    c1 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
+    if size < 4:
+        return ERR_TRUNCATED
+    code = 0
+    for pos in range(4):
+        code = (code << 8) | np.int64(data[pos])
+    pos = 4
+    rng = MASK32
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                ctx = _context(pad, y + top, x + left, dy, dx)
+                bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
+                if code < bound:
+                    rng = bound
+                    bit = 0
+                else:
+                    code -= bound
+                    rng -= bound
+                    bit = 1
+                _update(c0, c1, ctx, bit)
+                pad[y + top, x + left] = bit
+                out[i, y, x] = bit
+                while rng < TOP:
+                    if pos >= size:
+                        return ERR_TRUNCATED
+                    rng = (rng << 8) & MASK32
+                    code = ((code << 8) | np.int64(data[pos])) & MASK32
+                    pos += 1
+    if code >= rng:
+        return ERR_CORRUPT
+    return pos
