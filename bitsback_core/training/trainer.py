@@ -330,189 +330,273 @@ def train_model(
         if dist.enabled and device.type == "cuda":
             device = torch.device("cuda", dist.local_rank)
             torch.cuda.set_device(device)
-        return _train(
-            config, registry, progress, resume, test_images, keep_state, on_epoch,
-            device, dist, warnings, started, validation_images, init_from,
-        )
+        options = _Options(
+            progress, resume, test_images, keep_state, on_epoch, warnings, started,
+            validation_images, init_from,
+        )  # fmt: skip
+        return _train(config, registry, options, device, dist)
     finally:
         dist.teardown()
 
 
-def _train(
-    config: Config,
-    registry: Registry,
-    progress: ProgressFactory,
-    resume: bool,
-    test_images: int,
-    keep_state: bool,
-    on_epoch: Callable[[EpochRecord], None] | None,
-    device: torch.device,
-    dist: DistContext,
-    warnings: _Warnings,
-    started: float,
-    validation_images: int = 0,
-    init_from: Path | None = None,
-) -> TrainResult:
-    import torch
+@attrs.frozen
+class _Options:
+    """How :func:`train_model` was asked to run (everything but the config and the data)."""
 
-    exp, config = ExperimentDir.for_config(config)
-    plan = _plan(exp, config, resume)
-    if plan.note:
-        warnings.append(plan.note)
+    progress: ProgressFactory
+    resume: bool
+    test_images: int
+    keep_state: bool
+    on_epoch: Callable[[EpochRecord], None] | None
+    warnings: _Warnings
+    started: float
+    validation_images: int = 0
+    init_from: Path | None = None
+
+
+@attrs.define
+class _Progress:
+    """Where the loop stands: epochs done and the best test loss so far."""
+
+    start: int = 0
+    done: int = 0
+    best_nats: float = math.inf
+    best_epoch: int | None = None
+    last_train_bpd: float | None = None
+    stopped: bool = False
+
+
+def _test_subset_cap(plan: _Plan, options: _Options) -> int:
+    """The test-subset size: a resumed run keeps the one it started with (comparable losses)."""
     started_with = None if plan.state is None else int(plan.state["test_images_cap"])
-    if started_with is not None and started_with != test_images:
-        warnings.append(
+    if started_with is not None and started_with != options.test_images:
+        options.warnings.append(
             f"resuming with the test subset the run started with (at most {started_with} "
-            f"images, not {test_images}), so test losses stay comparable"
+            f"images, not {options.test_images}), so test losses stay comparable"
         )
-        test_images = started_with
-    data = load_training_data(config, registry, test_images, validation_images)
-    model = _build_model(config, registry, device)
-    module = model.torch_module()
-    advance = progress("train", config.epochs)
+        return started_with
+    return options.test_images
 
-    def result(**kw: Any) -> TrainResult:
+
+class _Run:
+    """One call's training run: the pieces every step needs, and one method per step."""
+
+    def __init__(
+        self, config: Config, registry: Registry, options: _Options,
+        device: torch.device, dist: DistContext,
+    ) -> None:  # fmt: skip
+        self.exp, self.config = ExperimentDir.for_config(config)
+        self.plan = _plan(self.exp, self.config, options.resume)
+        if self.plan.note:
+            options.warnings.append(self.plan.note)
+        self.test_cap = _test_subset_cap(self.plan, options)
+        self.options, self.device, self.dist = options, device, dist
+        self.data = load_training_data(
+            self.config, registry, self.test_cap, options.validation_images
+        )
+        self.model = _build_model(self.config, registry, device)
+        self.module = self.model.torch_module()
+        self.advance = options.progress("train", self.config.epochs)
+
+    def result(self, **kw: Any) -> TrainResult:
+        """A :class:`TrainResult` with the fields every outcome shares filled in."""
+        exp, data, opts = self.exp, self.data, self.options
         base: dict[str, Any] = dict(
             expdir=exp.path, checkpoint=exp.checkpoint, config_path=exp.config_file,
-            log_path=exp.log_file, state_path=exp.state_file if keep_state else None,
-            device=str(device), world_size=dist.world_size, epochs_total=config.epochs,
-            train_images=data.num_train, test_images=int(data.test_images.shape[0]),
-            train_source=data.train_source, test_source=data.test_source,
-            wall_s=time.perf_counter() - started, warnings=tuple(warnings), model=model,
-        )
+            log_path=exp.log_file, state_path=exp.state_file if opts.keep_state else None,
+            device=str(self.device), world_size=self.dist.world_size,
+            epochs_total=self.config.epochs, train_images=data.num_train,
+            test_images=int(data.test_images.shape[0]), train_source=data.train_source,
+            test_source=data.test_source, wall_s=time.perf_counter() - opts.started,
+            warnings=tuple(opts.warnings), model=self.model,
+        )  # fmt: skip
         base.update(kw)
         return TrainResult(**base)
 
-    if plan.kind == "finished":
+    def already_finished(self) -> TrainResult:
+        """The run had finished before: report it from its state or log, train nothing."""
+        plan, exp = self.plan, self.exp
         if plan.state is not None:
-            best_nats = float(plan.state["best_test_nats"])
-            best_bpd: float | None = _bpd(best_nats, model.obs_dim)
+            best_bpd: float | None = _bpd(float(plan.state["best_test_nats"]), self.model.obs_dim)
             best_epoch: int | None = int(plan.state["best_epoch"])
         else:
             best_bpd, best_epoch, _ = _best_from_log(exp)
-        model = type(model).from_config(config.as_dict(), exp.checkpoint, str(device))
-        if dist.is_main and not keep_state and exp.state_file.exists():
+        self.model = type(self.model).from_config(
+            self.config.as_dict(), exp.checkpoint, str(self.device)
+        )
+        if self.dist.is_main and not self.options.keep_state and exp.state_file.exists():
             exp.state_file.unlink()
-        advance(plan.finished_epochs)
-        return result(
+        self.advance(plan.finished_epochs)
+        return self.result(
             start_epoch=plan.finished_epochs, epochs_done=plan.finished_epochs,
             best_test_bpd=best_bpd, best_epoch=best_epoch, last_train_bpd=None,
-            stopped_by_time=False, already_finished=True, model=model,
-        )
+            stopped_by_time=False, already_finished=True,
+        )  # fmt: skip
 
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, eps=config.eps)
-    start = 0
-    best_nats, best_epoch = math.inf, None
-    if plan.kind == "resume":
-        assert plan.state is not None
-        module.load_state_dict(plan.state["model"])
-        optimizer.load_state_dict(plan.state["optimizer"])
-        start = int(plan.state["epoch"])
-        best_nats = float(plan.state["best_test_nats"])
-        best_epoch = plan.state["best_epoch"]
-    elif init_from is not None:
-        module.load_state_dict(torch.load(init_from, map_location=device, weights_only=True))
-    else:
-        model.initialize_from_data(data.mean_image)
-    dist.barrier()  # every rank has read the directory before rank 0 writes to it
+    def initial_weights(self, optimizer: torch.optim.Optimizer) -> _Progress:
+        """Resume from the saved state, start from ``init_from``, or initialize from the data."""
+        import torch
 
-    if dist.is_main:
+        state = _Progress()
+        if self.plan.kind == "resume":
+            assert self.plan.state is not None
+            saved = self.plan.state
+            self.module.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            state.start = state.done = int(saved["epoch"])
+            state.best_nats, state.best_epoch = float(saved["best_test_nats"]), saved["best_epoch"]
+        elif self.options.init_from is not None:
+            weights = torch.load(self.options.init_from, map_location=self.device, weights_only=True)
+            self.module.load_state_dict(weights)
+        else:
+            self.model.initialize_from_data(self.data.mean_image)
+        return state
+
+    def prepare_directory(self, start: int) -> None:
+        """Rank 0 creates or truncates the experiment's files (stale results of a fresh run go)."""
+        exp = self.exp
+        if not self.dist.is_main:
+            return
         exp.path.mkdir(parents=True, exist_ok=True)
-        if plan.kind == "fresh":
+        if self.plan.kind == "fresh":
             for stale in (exp.checkpoint, exp.state_file):
                 stale.unlink(missing_ok=True)
             exp.start_log()
         else:
             exp.truncate_log(start)
-        config.to_yaml_file(exp.config_file)
+        self.config.to_yaml_file(exp.config_file)
 
-    step = dist.wrap(_loss_module(model, config.bound, config.num_particles), device)
-    x_test = torch.as_tensor(data.test_images, dtype=torch.float32, device=device)
-    obs_dim = model.obs_dim
-    if start:
-        advance(start)
-    last_train_bpd: float | None = None
-    stopped = False
-    done = start
-    for epoch in range(start, config.epochs):
-        t_epoch = time.perf_counter()
-        lr = lr_at_epoch(epoch, config.lr, config.scheduler, IWAE_MILESTONES, IWAE_GAMMA)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    def train_epoch(self, epoch: int, step: Any, optimizer: torch.optim.Optimizer) -> float:
+        """One epoch of optimizer steps; returns the mean training loss in nats (all ranks)."""
+        import torch
+
+        config, data, dist = self.config, self.data, self.dist
         bits = epoch_images(data.train_intensities, config.seed, epoch, data.binarize)
         order = epoch_order(data.num_train, config.seed, epoch)
         batches = epoch_batches(order, config.batch_size, dist.rank, dist.world_size)
         noise = torch.Generator(device="cpu").manual_seed(
             derive_seed(config.seed, epoch, _NOISE, dist.rank)
         )
-        module.train()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.module.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         seen = 0
         for idx in batches:
-            x = torch.from_numpy(bits[idx]).to(device=device, dtype=torch.float32)
+            x = torch.from_numpy(bits[idx]).to(device=self.device, dtype=torch.float32)
             loss = step(x, noise)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach().double() * len(idx)
             seen += len(idx)
-        total_nats, total_seen = dist.sum([float(loss_sum), float(seen)], device)
+        total_nats, total_seen = dist.sum([float(loss_sum), float(seen)], self.device)
         train_nats = total_nats / total_seen
         if not math.isfinite(train_nats):
             raise TrainingError(
                 f"training diverged in epoch {epoch + 1} (loss {train_nats}); "
-                f"the last good state is in {exp.state_file}"
+                f"the last good state is in {self.exp.state_file}"
             )
-        last_train_bpd = _bpd(train_nats, obs_dim)
-        test_bpd = math.nan
-        is_best = False
-        if dist.is_main:
-            module.eval()
-            test_nats = _test_nats(model, x_test, config.bound, config.num_particles, config.seed)
-            test_bpd = _bpd(test_nats, obs_dim)
-            is_best = test_nats < best_nats
-            if is_best:
-                best_nats, best_epoch = test_nats, epoch + 1
-                _save_model(model, exp.checkpoint)
-        record = EpochRecord(
-            epoch=epoch + 1, lr=lr, train_bpd=last_train_bpd, test_bpd=test_bpd,
-            test_images=int(x_test.shape[0]), seconds=time.perf_counter() - t_epoch,
-            is_best=is_best,
-        )
-        if dist.is_main:
-            exp.append_log(record)
-            _save_state(exp.state_file, {
-                "format": STATE_FORMAT,
-                "epoch": epoch + 1,
-                "model": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": {
-                    "name": config.scheduler, "milestones": list(IWAE_MILESTONES),
-                    "gamma": IWAE_GAMMA, "next_epoch": epoch + 1,
-                },
-                "best_test_nats": best_nats,
-                "best_epoch": best_epoch,
-                "test_images": int(x_test.shape[0]),
-                "test_images_cap": test_images,
-                "torch_version": str(torch.__version__),
-            })
-        done = epoch + 1
-        advance(1)
-        if on_epoch is not None:
-            on_epoch(record)
-        over = (
-            config.max_train_minutes is not None
-            and time.perf_counter() - started >= 60.0 * config.max_train_minutes
-        )
-        if dist.broadcast_flag(over, device) and done < config.epochs:
-            stopped = True
-            break
+        return train_nats
+
+    def evaluate(self, epoch: int, x_test: torch.Tensor, state: _Progress) -> tuple[float, bool]:
+        """Rank 0: the test loss in bits/dim; a new best is saved as ``model.pt``."""
+        if not self.dist.is_main:
+            return math.nan, False
+        config = self.config
+        self.module.eval()
+        test_nats = _test_nats(self.model, x_test, config.bound, config.num_particles, config.seed)
+        is_best = test_nats < state.best_nats
+        if is_best:
+            state.best_nats, state.best_epoch = test_nats, epoch + 1
+            _save_model(self.model, self.exp.checkpoint)
+        return _bpd(test_nats, self.model.obs_dim), is_best
+
+    def save_state(
+        self, epoch: int, optimizer: torch.optim.Optimizer, state: _Progress, test_count: int
+    ) -> None:
+        """Rank 0: everything a resumed run needs after ``epoch`` (atomically replaced)."""
+        import torch
+
+        config = self.config
+        _save_state(self.exp.state_file, {
+            "format": STATE_FORMAT,
+            "epoch": epoch + 1,
+            "model": {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": {
+                "name": config.scheduler, "milestones": list(IWAE_MILESTONES),
+                "gamma": IWAE_GAMMA, "next_epoch": epoch + 1,
+            },
+            "best_test_nats": state.best_nats,
+            "best_epoch": state.best_epoch,
+            "test_images": test_count,
+            "test_images_cap": self.test_cap,
+            "torch_version": str(torch.__version__),
+        })  # fmt: skip
+
+    def out_of_time(self) -> bool:
+        """Whether ``max_train_minutes`` has passed (decided by rank 0 for every rank)."""
+        limit = self.config.max_train_minutes
+        over = limit is not None and time.perf_counter() - self.options.started >= 60.0 * limit
+        return self.dist.broadcast_flag(over, self.device)
+
+    def epochs(self, optimizer: torch.optim.Optimizer, state: _Progress) -> None:
+        """The training loop: train, evaluate, log, save, stop on time."""
+        import torch
+
+        config, dist = self.config, self.dist
+        step = dist.wrap(_loss_module(self.model, config.bound, config.num_particles), self.device)
+        x_test = torch.as_tensor(self.data.test_images, dtype=torch.float32, device=self.device)
+        if state.start:
+            self.advance(state.start)
+        for epoch in range(state.start, config.epochs):
+            t_epoch = time.perf_counter()
+            lr = lr_at_epoch(epoch, config.lr, config.scheduler, IWAE_MILESTONES, IWAE_GAMMA)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            state.last_train_bpd = _bpd(self.train_epoch(epoch, step, optimizer), self.model.obs_dim)
+            test_bpd, is_best = self.evaluate(epoch, x_test, state)
+            record = EpochRecord(
+                epoch=epoch + 1, lr=lr, train_bpd=state.last_train_bpd, test_bpd=test_bpd,
+                test_images=int(x_test.shape[0]), seconds=time.perf_counter() - t_epoch,
+                is_best=is_best,
+            )  # fmt: skip
+            if dist.is_main:
+                self.exp.append_log(record)
+                self.save_state(epoch, optimizer, state, int(x_test.shape[0]))
+            state.done = epoch + 1
+            self.advance(1)
+            if self.options.on_epoch is not None:
+                self.options.on_epoch(record)
+            if self.out_of_time() and state.done < config.epochs:
+                state.stopped = True
+                break
+
+
+def _train(
+    config: Config,
+    registry: Registry,
+    options: _Options,
+    device: torch.device,
+    dist: DistContext,
+) -> TrainResult:
+    """Plan, set up, loop, report: each step is a method of :class:`_Run`."""
+    import torch
+
+    run = _Run(config, registry, options, device, dist)
+    if run.plan.kind == "finished":
+        return run.already_finished()
+    optimizer = torch.optim.Adam(run.module.parameters(), lr=run.config.lr, eps=run.config.eps)
+    state = run.initial_weights(optimizer)
+    dist.barrier()  # every rank has read the directory before rank 0 writes to it
+    run.prepare_directory(state.start)
+    run.epochs(optimizer, state)
     dist.barrier()
-    if dist.is_main and not keep_state:
-        exp.state_file.unlink(missing_ok=True)
-    return result(
-        start_epoch=start, epochs_done=done,
-        best_test_bpd=_bpd(best_nats, obs_dim) if dist.is_main and best_epoch else None,
-        best_epoch=best_epoch if dist.is_main else None,
-        last_train_bpd=last_train_bpd, stopped_by_time=stopped, already_finished=False,
-    )
+    if dist.is_main and not options.keep_state:
+        run.exp.state_file.unlink(missing_ok=True)
+    best_bpd = _bpd(state.best_nats, run.model.obs_dim) if dist.is_main and state.best_epoch else None
+    return run.result(
+        start_epoch=state.start, epochs_done=state.done, best_test_bpd=best_bpd,
+        best_epoch=state.best_epoch if dist.is_main else None,
+        last_train_bpd=state.last_train_bpd, stopped_by_time=state.stopped,
+        already_finished=False,
+    )  # fmt: skip

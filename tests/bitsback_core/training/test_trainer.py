@@ -227,3 +227,33 @@ def test_an_unreadable_state_is_reported_not_overwritten(
     with pytest.raises(TrainingError, match="cannot read .*state.pt"):
         train_model(config, registry, test_images=16)
     assert state.read_bytes() == b"not a torch file"
+
+
+def test_validation_images_replace_the_test_split(
+    tiny_emnist: Path, tmp_path: Path, registry: Registry
+) -> None:
+    # With the test files gone, a run that opened the test split would fail.
+    for path in tiny_emnist.glob("emnist-mnist-test-*"):
+        path.unlink()
+    config = _config(tiny_emnist, tmp_path / "runs", epochs=1)
+    result = train_model(config, registry, test_images=40, validation_images=32)
+    assert (result.train_images, result.test_images) == (96, 32)
+    assert "held out" in result.test_source and "less the last 32" in result.train_source
+    with pytest.raises(ValueError, match="must leave training images"):
+        train_model(
+            attrs.evolve(config, exp_name="all"), registry, test_images=40, validation_images=128
+        )
+
+
+def test_init_from_starts_from_given_weights(
+    tiny_emnist: Path, tmp_path: Path, registry: Registry
+) -> None:
+    first = train_model(_config(tiny_emnist, tmp_path / "runs", epochs=1), registry, test_images=40)
+    # lr 0: Adam moves nothing, so the saved weights are exactly the ones started from.
+    config = _config(tiny_emnist, tmp_path / "runs", exp_name="tuned", epochs=1, lr=0.0)
+    second = train_model(config, registry, test_images=40, init_from=first.checkpoint)
+    before, after = _weights(first.checkpoint), _weights(second.checkpoint)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    fresh = train_model(attrs.evolve(config, exp_name="fresh"), registry, test_images=40)
+    assert not all(torch.equal(before[k], v) for k, v in _weights(fresh.checkpoint).items())
