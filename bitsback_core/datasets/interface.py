@@ -36,6 +36,9 @@ class Dataset(ABC):
     ALIASES: ClassVar[tuple[str, ...]] = ()
     #: The splits this dataset understands (e.g. ``("mnist", "letters")``).
     SPLITS: ClassVar[tuple[str, ...]] = ()
+    #: One line for the user when the images did not come from the data directory (e.g. a
+    #: packaged sample stood in for missing files); None when they did.
+    notice: str | None = None
 
     @classmethod
     def download(

@@ -2,7 +2,9 @@
 
 This is the library's composition root: everything is looked up by name in the
 :class:`~bitsback_core.registry.manager.Registry`, so a third-party coder or model
-plugs in by name with no change here.
+plugs in by name with no change here. Trained models are found through the model
+catalogue (:mod:`bitsback_core.models.catalogue`): by short name (``mnist-elbo``), by
+path, or as the default for a split; never by walking up from this file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from bitsback_core.coders.interface import Coder
 from bitsback_core.config import Config
 from bitsback_core.discretizers.interface import Discretizer
 from bitsback_core.errors import ConfigError
+from bitsback_core.models.catalogue import (
+    Catalogue,
+    CatalogueEntry,
+    looks_like_name,
+    package_models_dir,
+    scan,
+)
+from bitsback_core.models.catalogue import model_roots as _catalogue_roots
 from bitsback_core.models.interface import LatentVariableModel
 from bitsback_core.proposals.interface import Proposal
 from bitsback_core.registry import Registry
@@ -28,6 +38,9 @@ __all__ = [
     "build_coder",
     "build_components",
     "default_checkpoint_dir",
+    "default_model",
+    "model_catalogue",
+    "model_roots",
     "file_sha256",
     "find_model_by_identity",
     "model_identity",
@@ -36,8 +49,30 @@ __all__ = [
 
 
 def default_checkpoint_dir() -> Path:
-    """The repository's ``checkpoints/`` folder (the project's own trained models)."""
-    return Path(__file__).resolve().parents[2] / "checkpoints"
+    """The shipped models' folder: the installed ``checkpoints`` package's data.
+
+    Found with ``importlib.resources``, so it is ``checkpoints/`` in an editable install and
+    the copy inside ``site-packages`` after ``pip install .``.
+    """
+    found = package_models_dir()
+    if found is None:
+        raise ConfigError("this bitsback installation lacks its models package (checkpoints): reinstall it")
+    return found
+
+
+def model_roots() -> tuple[Path, ...]:
+    """Where models are looked for: ``$BITSBACK_CHECKPOINTS``, the shipped models, the user's."""
+    return _catalogue_roots(default_checkpoint_dir())
+
+
+def model_catalogue() -> Catalogue:
+    """Every installed model by short name (``bitsback models`` lists it)."""
+    return scan(model_roots())
+
+
+def default_model(dataset: str, split: str, particles: int = 1) -> CatalogueEntry | None:
+    """The installed model for ``split`` trained for ``particles`` (or the closest), or None."""
+    return model_catalogue().for_particles(dataset, split, particles)
 
 
 def file_sha256(path: Path) -> str:
@@ -55,6 +90,17 @@ class ModelSource:
     train_config: Config
     checkpoint: Path
     train_config_path: Path | None
+    #: The catalogue name when the model came from the catalogue, else None.
+    name: str | None = None
+
+    @classmethod
+    def from_entry(cls, entry: CatalogueEntry) -> ModelSource:
+        return cls(entry.train_config, entry.checkpoint, entry.train_config_path, entry.name)
+
+    @property
+    def label(self) -> str:
+        """How to name the model to a user: its catalogue name, else its checkpoint path."""
+        return self.name or str(self.checkpoint)
 
 
 def _checkpoint_beside(train_config_path: Path, train_config: Config) -> Path:
@@ -76,18 +122,51 @@ def _checkpoint_beside(train_config_path: Path, train_config: Config) -> Path:
     )
 
 
+def _named_model(value: str, key: str) -> CatalogueEntry | None:
+    """The catalogue model ``value`` names, None if ``value`` is a path.
+
+    A bare word (no separator, no suffix) that is neither a model name nor an existing
+    file is an error listing the installed names.
+    """
+    if not looks_like_name(value):
+        return None
+    catalogue = model_catalogue()
+    entry = catalogue.get(value)
+    if entry is None and not Path(value).exists():
+        names = ", ".join(catalogue.names()) or "none"
+        raise ConfigError(
+            f"--{key} {value!r} is neither a file nor an installed model (installed: {names}; "
+            "`bitsback models` lists them)"
+        )
+    return entry
+
+
 def resolve_model_source(config: Config) -> ModelSource:
     """Resolve ``--checkpoint`` / ``--train_config`` / the project's default model.
 
     Precedence: an explicit ``checkpoint`` (with ``train_config`` for the architecture if
     given, else this config's own ``model``/``latent_dim``), then ``train_config`` with the
-    weights beside it, then the default checkpoint shipped in ``checkpoints/`` for the split.
+    weights beside it, then the installed model for the split (:func:`default_model`).
+    Either key takes a catalogue name (``mnist-elbo``) as well as a path.
     """
+    named_config = _named_model(config.train_config, "train_config") if config.train_config else None
+    named_ckpt = _named_model(config.checkpoint, "checkpoint") if config.checkpoint else None
+    if named_config is not None:
+        source = ModelSource.from_entry(named_config)
+        if named_ckpt is not None:
+            return attrs.evolve(source, checkpoint=named_ckpt.checkpoint, name=named_ckpt.name)
+        if config.checkpoint:
+            return attrs.evolve(source, checkpoint=Path(config.checkpoint), name=None)
+        return source
+    if named_ckpt is not None and not config.train_config:
+        return ModelSource.from_entry(named_ckpt)
     if config.train_config:
         tc_path = Path(config.train_config)
         if not tc_path.is_file():
             raise ConfigError(f"train_config {tc_path} does not exist")
         train_config = Config.from_yaml_file(tc_path)
+        if named_ckpt is not None:
+            return ModelSource(train_config, named_ckpt.checkpoint, tc_path, named_ckpt.name)
         ckpt = Path(config.checkpoint) if config.checkpoint else _checkpoint_beside(tc_path, train_config)
         return ModelSource(train_config, ckpt, tc_path)
     if config.checkpoint:
@@ -96,14 +175,13 @@ def resolve_model_source(config: Config) -> ModelSource:
         if beside.is_file():
             return ModelSource(Config.from_yaml_file(beside), ckpt, beside)
         return ModelSource(config, ckpt, None)
-    tc_path = default_checkpoint_dir() / f"bin_emnist_split={config.split}_elbo" / "train_config.yml"
-    if not tc_path.is_file():
+    entry = default_model(config.dataset, config.split)
+    if entry is None:
         raise ConfigError(
-            f"no model given and no default checkpoint for split {config.split!r} at {tc_path}: "
-            "pass --checkpoint model.pt or --train_config train_config.yml"
+            f"no model given and no installed model for {config.dataset} split {config.split!r}: "
+            "pass --checkpoint NAME|model.pt or --train_config train_config.yml (`bitsback models` lists names)"
         )
-    train_config = Config.from_yaml_file(tc_path)
-    return ModelSource(train_config, _checkpoint_beside(tc_path, train_config), tc_path)
+    return ModelSource.from_entry(entry)
 
 
 #: The arithmetic modes a file can be coded with (``docs/design.md``, "Portability").
@@ -168,15 +246,15 @@ def find_model_by_identity(
 ) -> ModelSource | None:
     """The project's own model whose :func:`model_identity` is ``identity``, or None.
 
-    Scans ``root`` (default :func:`default_checkpoint_dir`) for ``*/model.pt`` with a
+    Scans ``root`` (default: every :func:`model_roots` folder) for ``*/model.pt`` with a
     ``train_config.yml`` beside it. Files name models by identity, never by path, so a
     decoder never opens anything a file names; the folder called ``prefer`` (the model
     name a file records) is tried first, so the usual lookup builds one model.
     """
-    root = default_checkpoint_dir() if root is None else Path(root)
-    if not root.is_dir():
-        return None
-    candidates = sorted(root.glob("*/model.pt"), key=lambda p: (p.parent.name != prefer, p.parent.name))
+    roots = model_roots() if root is None else (Path(root),)
+    found_files = [(rank, ckpt) for rank, r in enumerate(roots) if r.is_dir() for ckpt in r.glob("*/model.pt")]
+    found_files.sort(key=lambda item: (item[1].parent.name != prefer, item[0], item[1].parent.name))
+    candidates = [ckpt for _, ckpt in found_files]
     for ckpt in candidates:
         tc_path = ckpt.parent / "train_config.yml"
         if tc_path.is_file() and _cached_identity(ckpt, tc_path, arithmetic, registry, device) == identity:

@@ -4,12 +4,18 @@ It reproduces the seed's ``compress.py`` experiment: the ideal bitrate (the nega
 ELBO for one particle, the negative IWAE-N bound for N) on the chosen test images, then
 the real net and total bitrates of the coder, then a decode (from the serialized bytes,
 with a strict message that refuses to read past its end) compared with the input.
+
+A bare ``bitsback run --coder CISBitsBackCoder`` needs nothing but the installed package:
+:func:`run_defaults` fills in the particle count and the model a user left unset, and the
+dataset plugin falls back to its packaged sample when no data directory is set up; both
+are reported as ``notes``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 
 import attrs
 import numpy as np
@@ -18,13 +24,16 @@ from bitsback_core.ans.message import Message
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.models.interface import LatentVariableModel
-from bitsback_core.pipeline.components import build_coder, build_components
-from bitsback_core.pipeline.data import load_images
+from bitsback_core.pipeline.components import build_coder, build_components, default_model
+from bitsback_core.pipeline.data import load_images, open_dataset
 from bitsback_core.pipeline.device import resolve_device
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
 
-__all__ = ["RunResult", "choose_layout", "ideal_bpd", "run_compression"]
+__all__ = ["MODEL_KEYS", "RunResult", "choose_layout", "ideal_bpd", "run_compression", "run_defaults"]
+
+#: Config keys that name the model; when the user sets none, :func:`run_defaults` may pick one.
+MODEL_KEYS = ("checkpoint", "train_config")
 
 LN2 = math.log(2.0)
 #: Lanes per chain when the config leaves ``lanes`` unset: one, the seed's own setting. With
@@ -46,6 +55,8 @@ class RunResult:
     lanes: int
     device: str
     checkpoint: str
+    #: The model as a user names it: its catalogue name (``mnist-iwae5``), else its path.
+    model: str
     #: "portable" or "float" (docs/design.md, "Portability").
     arithmetic: str
     #: The portable model's identity (sha256 of its integers), None in float arithmetic.
@@ -63,6 +74,8 @@ class RunResult:
     decode_s: float | None
     decode_ok: bool | None
     warnings: tuple[str, ...] = ()
+    #: What was chosen for the user (defaults, the data source), one line each.
+    notes: tuple[str, ...] = ()
 
     @property
     def net_bits_per_image(self) -> float:
@@ -75,6 +88,7 @@ class RunResult:
     def as_dict(self) -> dict[str, object]:
         out = attrs.asdict(self)
         out["warnings"] = list(self.warnings)
+        out["notes"] = list(self.notes)
         out["net_bits_per_image"] = self.net_bits_per_image
         out["total_bits_per_image"] = self.total_bits_per_image
         return out
@@ -106,15 +120,47 @@ def choose_layout(config: Config, num_items: int) -> ChainLayout:
     return ChainLayout(num_items, min(chains, num_items), lanes)
 
 
+def run_defaults(config: Config, registry: Registry, given: Collection[str]) -> tuple[Config, tuple[str, ...]]:
+    """``config`` with the particle count and model a user left unset, and a note per choice.
+
+    ``given`` holds the keys the user set (command line or config file); only keys outside
+    it are filled in. A coder that declares ``DEFAULT_PARTICLES`` (IS and CIS: 50, as in
+    the paper's tables) codes with that many particles when ``num_particles`` is not
+    given, and then, when no model is named either, with the installed model trained for
+    that many particles for the split, or the closest one installed (a note says which).
+    Configs that set ``num_particles``, such as the seed's, are returned unchanged.
+    """
+    particles = getattr(registry.get("coder", config.coder), "DEFAULT_PARTICLES", None)
+    if "num_particles" in given or not isinstance(particles, int) or particles == config.num_particles:
+        return config, ()
+    config = attrs.evolve(config, num_particles=particles)
+    notes = [f"num_particles not set: coding with {particles} particles, as in the paper's tables"]
+    if not any(key in given or getattr(config, key) for key in MODEL_KEYS):
+        entry = default_model(config.dataset, config.split, particles)
+        if entry is not None:
+            config = attrs.evolve(config, checkpoint=entry.name)
+            trained = "the ELBO" if entry.particles == 1 else f"IWAE with {entry.particles} particles"
+            fit = "trained for it" if entry.particles == particles else f"the closest installed ({trained})"
+            notes.append(f"model not set: {entry.name}, {fit}")
+    return config, tuple(notes)
+
+
 def run_compression(
-    config: Config, registry: Registry, progress: ProgressFactory = no_progress
+    config: Config, registry: Registry, progress: ProgressFactory = no_progress,
+    notes: tuple[str, ...] = (),
 ) -> RunResult:
-    """Run the seed's compression experiment for ``config``; see the module docstring."""
+    """Run the seed's compression experiment for ``config``; see the module docstring.
+
+    ``notes`` (e.g. from :func:`run_defaults`) are passed through to the result.
+    """
     device, warning = resolve_device(config.gpu)
     warnings = (warning,) if warning else ()
     parts = build_components(config, registry, device)
     coder = build_coder(config, registry, parts)
-    x = load_images(config, registry)
+    dataset = open_dataset(config, registry)
+    if dataset.notice:
+        notes = (*notes, dataset.notice)
+    x = load_images(config, registry, dataset=dataset)
     num, obs_dim = x.shape
 
     ideal = ideal_bpd(parts.model, x, config.num_particles, config.seed)
@@ -146,6 +192,7 @@ def run_compression(
         lanes=layout.lanes,
         device=device,
         checkpoint=str(parts.source.checkpoint),
+        model=parts.source.label,
         arithmetic=parts.model.arithmetic,
         model_identity=parts.model.identity(),
         iterative_inference=config.iterative_post_improvement,
@@ -161,4 +208,5 @@ def run_compression(
         decode_s=decode_s,
         decode_ok=decode_ok,
         warnings=warnings,
+        notes=notes,
     )

@@ -35,6 +35,8 @@ class CISBitsBackCoder(LatentCoder):
 
     PLUGIN_NAME = "CISBitsBackCoder"
     ALIASES = ("BB-CIS", "cis")
+    #: Particles when the user sets none (`bitsback run`): the paper's tables code with 50.
+    DEFAULT_PARTICLES = 50
 
     def _shifts(self, prec: int) -> np.ndarray:
         """Fixed per-particle shifts ``(N, dims)``; particle 0 is unshifted."""

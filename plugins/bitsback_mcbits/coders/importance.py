@@ -30,6 +30,8 @@ class ISBitsBackCoder(LatentCoder):
 
     PLUGIN_NAME = "ISBitsBackCoder"
     ALIASES = ("BB-IS", "is")
+    #: Particles when the user sets none (`bitsback run`): the paper's tables code with 50.
+    DEFAULT_PARTICLES = 50
 
     def _others(self, zs: np.ndarray, j: np.ndarray) -> np.ndarray:
         """All particles but ``j`` per chain, flattened: ``(chains, (N - 1) * dims)``."""
