@@ -1,33 +1,75 @@
-"""``bitsback compress``: binary images (a .npy file, or the configured test images) to a file."""
+"""``bitsback compress FILE...``: binary images to ``.bbz`` files, shaped like gzip and zstd.
+
+Each input gets its own output, ``FILE.bbz`` beside it (a PNG folder ``digits/`` gives
+``digits.bbz``). Inputs are kept unless ``--rm`` (zstd's choice: deleting by default,
+as gzip does, costs the original when the user did not expect it; ``--rm`` deletes an
+input only after its output was written and decoded back to it). ``-`` reads a .npy from
+stdin; ``-o -`` or ``-c`` writes the compressed bytes to stdout.
+
+Every input is read and checked, and every output place checked, before the first image
+is coded: a mistake in the third of three inputs costs nothing. The work itself is the
+library's :func:`~bitsback_core.pipeline.files.compress_to_file`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitsback_core.cli.options import add_config_options, config_from_args
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bitsback_core.cli.terminal import Terminal
+    from bitsback_core.config import Config
+    from bitsback_core.pipeline.files import CompressResult
+    from bitsback_core.registry import Registry
+
+#: ``-`` names stdin as an input and stdout as an output.
+STDIO = "-"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "compress",
-        help="compress binary images into a .bbz file",
+        help="compress binary images (.npy, .npz, PNGs) into .bbz files",
         description=(
-            "Compress binary images with bits-back coding. The input is a .npy array of 0/1 "
-            "images ((n, 784) or (n, 28, 28)); without --input, the seeded test images of "
-            "the configured dataset/split (--num_compress) are compressed. Before reporting "
-            "success the written file is decoded, as 'bitsback decompress' would decode it, and "
-            "compared with the input; a file that does not decode is not kept. The file names its "
-            "model by identity, never by path (docs/format.md)."
+            "Compress binary images with bits-back coding, one .bbz file per input, written "
+            "beside it as FILE.bbz (a PNG folder DIR gives DIR.bbz). Inputs: .npy, .npz (one "
+            "array), black-and-white PNG files or folders of them; '-' reads a .npy from stdin. "
+            "Without inputs, the seeded test images of the configured dataset/split "
+            "(--num_compress) are compressed to -o PATH. Inputs are kept unless --rm. Each "
+            "written file is decoded as 'bitsback decompress' would and compared with its input "
+            "before it is kept."
         ),
     )
-    parser.add_argument("--input", "-i", type=Path, default=None, help=".npy file of binary images")
-    parser.add_argument("--output", "-o", type=Path, required=True, help="compressed file to write")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument(
+        "inputs", nargs="*", metavar="FILE", help="images to compress ('-': a .npy from stdin)"
+    )
+    parser.add_argument(
+        "--input",
+        "-i",
+        dest="input_alias",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the same as a FILE argument (kept for older scripts)",
+    )
+    parser.add_argument(
+        "--output", "-o", default=None, metavar="PATH", help="output file (one input only; '-': stdout)"
+    )
+    parser.add_argument("--stdout", "-c", action="store_true", help="write to stdout (as -o -)")
+    parser.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", "-k", action="store_true", help="keep the inputs (the default)")
+    keep.add_argument(
+        "--rm",
+        action="store_true",
+        help="delete each input once its output is written and verified",
+    )
     parser.add_argument(
         "--no-verify",
         dest="verify",
@@ -57,46 +99,198 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _plan(args: argparse.Namespace, json_output: bool) -> tuple[list[str], list[str]]:
+    """The inputs and, for each, its output (``-``: stdout), from the options alone."""
+    from bitsback_core.errors import ConfigError
+    from bitsback_core.pipeline.prechecks import compressed_name
+
+    inputs = [*args.inputs, *args.input_alias]
+    if args.stdout and args.output not in (None, STDIO):
+        raise ConfigError("-c/--stdout and -o PATH name two outputs: give one")
+    to_stdout = args.stdout or args.output == STDIO
+    if inputs.count(STDIO) > 1:
+        raise ConfigError("stdin ('-') can be read only once")
+    if len(inputs) > 1 and args.output is not None:
+        raise ConfigError(
+            f"-o names one output, but there are {len(inputs)} inputs: "
+            "without -o each input FILE gets FILE.bbz beside it"
+        )
+    if len(inputs) > 1 and to_stdout:
+        raise ConfigError(f"only one input can be written to stdout, not {len(inputs)}")
+    if not inputs:
+        if args.output is None and not to_stdout:
+            raise ConfigError(
+                "no input files: name them (bitsback compress FILE...), or give -o PATH to "
+                "compress the configured test images"
+            )
+        if args.rm:
+            raise ConfigError("--rm deletes input files, and none were given")
+    if args.rm and not args.verify:
+        raise ConfigError("--rm deletes an input only after its output is verified: drop --no-verify")
+    outputs: list[str] = []
+    for source in inputs or ["(test images)"]:
+        if to_stdout or (source == STDIO and args.output is None):
+            outputs.append(STDIO)
+        elif args.output is not None:
+            outputs.append(args.output)
+        else:
+            outputs.append(str(compressed_name(Path(source))))
+    if STDIO in outputs:
+        if json_output:
+            raise ConfigError("--json and compressed data cannot share stdout: use -o PATH")
+        if sys.stdout.isatty():
+            raise ConfigError(
+                "refusing to write compressed data to a terminal: redirect stdout or use -o PATH"
+            )
+    return inputs, outputs
+
+
+def _check_device(config: Config, explicit: bool, terminal: Terminal) -> Config:
+    """``--gpu N`` typed here must exist; a config file's ``gpu`` falls back with a warning."""
+    import attrs
+
+    from bitsback_core.pipeline.device import resolve_device
+    from bitsback_core.pipeline.prechecks import check_gpu
+
+    if explicit:
+        check_gpu(config.gpu)
+        return config
+    device, warning = resolve_device(config.gpu)
+    if warning:
+        terminal.warn(warning)
+    return attrs.evolve(config, gpu=-1) if device == "cpu" else config
+
+
+def _model_pixels(config: Config, registry: Registry) -> int:
+    """Pixels per image of the configured model, without loading it when its class says."""
+    from bitsback_core.pipeline.components import build_components, resolve_model_source
+
+    registry.entry("coder", config.coder)  # an unknown coder is refused here, before any work
+    source = resolve_model_source(config)
+    obs_dim = getattr(registry.get("model", source.train_config.model), "obs_dim", None)
+    if isinstance(obs_dim, int):
+        return obs_dim
+    return int(build_components(config, registry).model.obs_dim)
+
+
+def _read(source: str, obs_dim: int) -> np.ndarray:
+    """The checked images of one input (``-``: a .npy on stdin)."""
+    from bitsback_core.pipeline.image_io import check_images, read_images, read_npy_bytes
+
+    if source == STDIO:
+        images = read_npy_bytes(sys.stdin.buffer.read(), name="stdin")
+        check_images(images, "stdin", obs_dim)
+    else:
+        images = read_images(Path(source))
+        check_images(images, source, obs_dim)
+    return images
+
+
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     import attrs
-    import numpy as np
 
-    from bitsback_core.pipeline.data import load_images
     from bitsback_core.compression.container import DEFAULT_FRAME_IMAGES
-    from bitsback_core.pipeline.files import compress_to_file
+    from bitsback_core.pipeline.data import load_images
+    from bitsback_core.pipeline.prechecks import check_distinct, check_output, check_seed
     from bitsback_core.registry import load_registry
 
+    # 1. Options, outputs and inputs, all checked before any coding.
     config = config_from_args(args)
+    inputs, outputs = _plan(args, config.json)
+    check_seed(config.seed)
+    config = _check_device(config, "gpu" in args.config_overrides, terminal)
+    check_distinct(inputs, outputs)
+    for output in outputs:
+        if output != STDIO:
+            check_output(Path(output), args.force)
     registry = load_registry()
-    if args.input is not None:
-        if not args.input.is_file():
-            raise FileNotFoundError(f"{args.input} does not exist")
-        try:
-            images = np.load(args.input, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{args.input} is not a readable .npy array: {exc}") from None
+    obs_dim = _model_pixels(config, registry)
+    if inputs:
+        batches = [_read(source, obs_dim) for source in inputs]
     else:
-        images = load_images(config, registry)
-    with terminal.tasks() as progress:
-        result = compress_to_file(
-            config,
-            registry,
-            images,
-            args.output,
-            args.force,
-            progress,
-            verify=args.verify,
-            frame_images=args.frame_images or DEFAULT_FRAME_IMAGES,
-        )
+        batches = [load_images(config, registry)]
+
+    # 2. Code each input in turn.
+    reports: list[dict[str, Any]] = []
+    for source, output, images in zip(inputs or [None], outputs, batches):
+        with terminal.tasks() as progress:
+            result = _compress_one(
+                config, registry, images, output, args, progress,
+                args.frame_images or DEFAULT_FRAME_IMAGES,
+            )  # fmt: skip
+        if args.rm and source not in (None, STDIO):
+            _remove_input(Path(source), Path(output))
+        report = {**attrs.asdict(result), "file_bpd": result.file_bpd, "input": source or "test images"}
+        reports.append(report)
+        if not config.json:
+            terminal.result_fields(
+                "stdout" if output == STDIO else output, result_fields(result), to_stderr=output == STDIO
+            )
     if config.json:
-        terminal.json({**attrs.asdict(result), "file_bpd": result.file_bpd})
-    else:
-        verified = "not verified" if result.verify_s is None else f"verify {result.verify_s:.2f} s"
-        net_bpd = result.net_bits / (result.num_images * result.obs_dim)
-        terminal.result(
-            f"wrote {result.path}: {result.num_images} images, {result.file_bytes} bytes "
-            f"({result.header_bytes} header and framing, {result.num_frames} frame"
-            f"{'s' if result.num_frames != 1 else ''}; {result.file_bpd:.4f} bits/dim with header), "
-            f"net {net_bpd:.4f} bits/dim, encode {result.encode_s:.2f} s, {verified}"
-        )
+        terminal.json(reports[0] if len(reports) == 1 else reports)
     return 0
+
+
+def _compress_one(
+    config: Config,
+    registry: Registry,
+    images: np.ndarray,
+    output: str,
+    args: argparse.Namespace,
+    progress: Any,
+    frame_images: int,
+) -> CompressResult:
+    """Compress to ``output``; for stdout, through a private temporary file (then copied)."""
+    import attrs
+
+    from bitsback_core.pipeline.files import compress_to_file
+
+    if output != STDIO:
+        return compress_to_file(
+            config, registry, images, Path(output), args.force, progress,
+            verify=args.verify, frame_images=frame_images,
+        )  # fmt: skip
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bitsback-") as folder:
+        target = Path(folder) / "stdout.bbz"
+        result = compress_to_file(
+            config, registry, images, target, False, progress,
+            verify=args.verify, frame_images=frame_images,
+        )  # fmt: skip
+        sys.stdout.flush()
+        sys.stdout.buffer.write(target.read_bytes())
+        sys.stdout.buffer.flush()
+    return attrs.evolve(result, path=STDIO)
+
+
+def result_fields(result: CompressResult) -> list[str]:
+    """The result line's fields: images, bytes, bits/dim with and without header, speed."""
+    pixels = result.num_images * result.obs_dim
+    message_bpd = 8 * (result.file_bytes - result.header_bytes) / pixels
+    frames = f"{result.num_frames} frame{'s' if result.num_frames != 1 else ''}"
+    rate = result.num_images / result.encode_s if result.encode_s > 0 else 0.0
+    verified = "not verified" if result.verify_s is None else f"verified in {result.verify_s:.2f} s"
+    return [
+        f"{result.num_images:,} images",
+        f"{result.file_bytes:,} bytes ({result.header_bytes:,} header, {frames})",
+        f"{result.file_bpd:.4f} bits/dim",
+        f"{message_bpd:.4f} without header",
+        f"{rate:,.0f} img/s",
+        f"encode {result.encode_s:.2f} s",
+        verified,
+    ]
+
+
+def _remove_input(source: Path, output: Path) -> None:
+    """``--rm``: delete a compressed input (a PNG folder: its PNGs, then the folder if empty)."""
+    if not output.is_file():  # compress_to_file returned, so this cannot happen; be sure
+        raise FileNotFoundError(f"{output} is missing: {source} was not removed")
+    if source.is_dir():
+        for png in sorted(source.iterdir()):
+            if png.suffix.lower() == ".png" and not png.name.startswith(".") and png.is_file():
+                png.unlink()
+        if not any(source.iterdir()):
+            source.rmdir()
+    else:
+        source.unlink()

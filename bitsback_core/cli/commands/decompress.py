@@ -1,57 +1,162 @@
-"""``bitsback decompress``: a .bbz file back to a .npy array of binary images."""
+"""``bitsback decompress FILE.bbz...``: ``.bbz`` files back to images, shaped like gunzip.
+
+The default output strips ``.bbz`` (``x.npy.bbz`` -> ``x.npy``); a name not ending in
+``.bbz`` needs ``-o``. The output's name says what is written: ``.npy``, ``.npz`` (one
+array, ``images``), anything else a folder of PNGs (2-D images only). ``-o -`` or ``-c``
+writes the .npy to stdout; ``-`` reads the .bbz from stdin. Inputs are kept unless
+``--rm``, which deletes one only after its output is written.
+
+Every input's header is parsed and checked, and every output place checked, before the
+first frame is decoded; outputs are written atomically (never half a file or folder).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bitsback_core.cli.terminal import Terminal
+    from bitsback_core.compression.container import CompressedFile
+
+#: ``-`` names stdin as an input and stdout as an output.
+STDIO = "-"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "decompress",
-        help="decompress a .bbz file into a .npy array",
+        help="decompress .bbz files into .npy, .npz or folders of PNGs",
         description=(
-            "Decode a file written by 'bitsback compress'. The file names its model by identity "
-            "(a SHA-256); without --checkpoint the project's own models (checkpoints/) are searched "
-            "for it. A --checkpoint given must have that identity too."
+            "Decode files written by 'bitsback compress'. FILE.bbz is written to FILE (x.npy.bbz "
+            "-> x.npy); an output ending in .npy or .npz gets that format, any other name a "
+            "folder of PNGs (000000.png, ...). '-' reads from stdin; -o - writes a .npy to "
+            "stdout. The file names its model by identity (a SHA-256); without --checkpoint "
+            "the installed models are searched for it. A --checkpoint given must have that "
+            "identity too."
         ),
     )
-    parser.add_argument("input", type=Path, help="compressed file")
-    parser.add_argument("--output", "-o", type=Path, required=True, help=".npy file to write")
+    parser.add_argument("inputs", nargs="+", metavar="FILE", help="compressed files ('-': stdin)")
+    parser.add_argument(
+        "--output", "-o", default=None, metavar="PATH", help="output (one input only; '-': stdout)"
+    )
+    parser.add_argument("--stdout", "-c", action="store_true", help="write a .npy to stdout (as -o -)")
+    parser.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", "-k", action="store_true", help="keep the inputs (the default)")
+    keep.add_argument("--rm", action="store_true", help="delete each input once its output is written")
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="model.pt to decode with (default: the project's model with the file's identity)",
+        help="model.pt to decode with (default: the installed model with the file's identity)",
     )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     return parser
 
 
+def plan_outputs(args: argparse.Namespace) -> list[str]:
+    """Each input's output (``-``: stdout), from the options alone; refuses conflicts."""
+    from bitsback_core.errors import ConfigError
+    from bitsback_core.pipeline.prechecks import decompressed_name
+
+    inputs = list(args.inputs)
+    if args.stdout and args.output not in (None, STDIO):
+        raise ConfigError("-c/--stdout and -o PATH name two outputs: give one")
+    to_stdout = args.stdout or args.output == STDIO
+    if inputs.count(STDIO) > 1:
+        raise ConfigError("stdin ('-') can be read only once")
+    if len(inputs) > 1 and args.output is not None:
+        raise ConfigError(
+            f"-o names one output, but there are {len(inputs)} inputs: "
+            "without -o each FILE.bbz is written to FILE"
+        )
+    if len(inputs) > 1 and to_stdout:
+        raise ConfigError(f"only one input can be written to stdout, not {len(inputs)}")
+    outputs = []
+    for source in inputs:
+        if to_stdout or (source == STDIO and args.output is None):
+            outputs.append(STDIO)
+        elif args.output is not None:
+            outputs.append(args.output)
+        else:
+            outputs.append(str(decompressed_name(Path(source))))
+    if STDIO in outputs and sys.stdout.isatty():
+        raise ConfigError("refusing to write a .npy to a terminal: redirect stdout or use -o PATH")
+    return outputs
+
+
+def _parse(source: str) -> CompressedFile:
+    from bitsback_core.compression.container import CompressedFile
+
+    if source == STDIO:
+        return CompressedFile.from_bytes(sys.stdin.buffer.read(), name="stdin")
+    return CompressedFile.read(Path(source))
+
+
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    import io
+    import time
 
-    import numpy as np
-
-    from bitsback_core.compression.container import CompressedFile, write_new_file
+    from bitsback_core.compression.container import write_new_file
     from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
+    from bitsback_core.pipeline.image_io import (
+        check_png_folder_output,
+        images_to_bytes,
+        output_kind,
+        write_png_folder,
+    )
+    from bitsback_core.pipeline.prechecks import check_distinct, check_gpu, check_output
     from bitsback_core.registry import load_registry
 
-    if args.output.exists() and not args.force:
-        raise FileExistsError(f"{args.output} already exists (use --force to overwrite)")
-    container = CompressedFile.read(args.input)
-    if not container.header.portable:
-        terminal.warn(float_arithmetic_warning(str(args.input)))
-    with terminal.tasks() as progress:
-        images, _ = decode_container(
-            container, load_registry(), args.checkpoint, args.gpu, progress, name=str(args.input)
-        )
-    buffer = io.BytesIO()
-    np.save(buffer, images, allow_pickle=False)
-    write_new_file(args.output, buffer.getvalue(), overwrite=args.force)
-    terminal.result(f"wrote {args.output}: {images.shape[0]} images of shape {images.shape[1:]}")
+    # 1. Options, outputs and every input's header, checked before any decoding. Files are
+    # parsed again when decoded, so only one is held in memory at a time (stdin is kept).
+    outputs = plan_outputs(args)
+    check_gpu(args.gpu)
+    check_distinct(args.inputs, outputs)
+    kept: dict[str, CompressedFile] = {}
+    for source, output in zip(args.inputs, outputs):
+        container = _parse(source)
+        if source == STDIO:
+            kept[source] = container
+        header = container.header
+        if output == STDIO:
+            continue
+        kind = output_kind(Path(output))
+        check_output(Path(output), args.force, folder=kind == "png")
+        if kind == "png":
+            check_png_folder_output(Path(output), header.image_shape, args.force)
+
+    # 2. Decode and write each in turn.
+    registry = load_registry()
+    for source, output in zip(args.inputs, outputs):
+        container = kept.pop(source) if source in kept else _parse(source)
+        name = "stdin" if source == STDIO else source
+        if not container.header.portable:
+            terminal.warn(float_arithmetic_warning(name))
+        started = time.perf_counter()
+        with terminal.tasks() as progress:
+            images, _ = decode_container(container, registry, args.checkpoint, args.gpu, progress, name=name)
+        seconds = time.perf_counter() - started
+        del container
+        if output == STDIO:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(images_to_bytes(images, "npy"))
+            sys.stdout.buffer.flush()
+        elif output_kind(Path(output)) == "png":
+            write_png_folder(images, Path(output), overwrite=args.force)
+        else:
+            write_new_file(Path(output), images_to_bytes(images, output_kind(Path(output))), args.force)
+        if args.rm and source != STDIO:
+            Path(source).unlink()
+        head = "stdout" if output == STDIO else output
+        terminal.result_fields(head, result_fields(images, seconds), to_stderr=output == STDIO)
     return 0
+
+
+def result_fields(images: Any, seconds: float) -> list[str]:
+    """The result line's fields: images, their shape and dtype, speed."""
+    count = images.shape[0]
+    shape = " x ".join(str(d) for d in images.shape[1:])
+    rate = count / seconds if seconds > 0 else 0.0
+    return [f"{count:,} images of {shape}", f"dtype {images.dtype}", f"{rate:,.0f} img/s", f"decode {seconds:.2f} s"]

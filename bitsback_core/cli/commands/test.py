@@ -1,4 +1,4 @@
-"""``bitsback test``: decode a .bbz file as decompress would and write nothing."""
+"""``bitsback test FILE.bbz...``: decode files as decompress would and write nothing (gzip -t)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ if TYPE_CHECKING:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "test",
-        help="check that a .bbz file decodes, writing nothing",
+        help="check that .bbz files decode, writing nothing",
         description=(
-            "Decode every frame of a file exactly as 'bitsback decompress' does (same model "
-            "lookup, same checks) and discard the images. Prints 'FILE: OK, ...' and exits 0, "
-            "or one error line and exits 2."
+            "Decode every frame of each file exactly as 'bitsback decompress' does (same model "
+            "lookup, same checks) and discard the images. Prints 'FILE: OK, ...' per file and "
+            "exits 0, or one error line for the first file that fails and exits 2."
         ),
     )
-    parser.add_argument("input", type=Path, help="compressed file")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="FILE", help="compressed files")
     parser.add_argument(
         "--checkpoint",
         default=None,
-        help="model.pt to decode with (default: the project's model with the file's identity)",
+        help="model.pt to decode with (default: the installed model with the file's identity)",
     )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
     return parser
@@ -32,19 +32,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     import math
+    import time
 
     from bitsback_core.compression.container import CompressedFile
     from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
+    from bitsback_core.pipeline.prechecks import check_gpu
     from bitsback_core.registry import load_registry
 
-    # Read once, warn before decoding, decode the parsed file: as decompress does.
-    container = CompressedFile.read(args.input)
-    if not container.header.portable:
-        terminal.warn(float_arithmetic_warning(str(args.input)))
-    with terminal.tasks() as progress:
-        images, header = decode_container(
-            container, load_registry(), args.checkpoint, args.gpu, progress, name=str(args.input)
-        )
-    bpd = 8 * args.input.stat().st_size / (header.num_images * math.prod(header.image_shape))
-    terminal.result(f"{args.input}: OK, {images.shape[0]} images, {bpd:.4f} bits/dim")
+    check_gpu(args.gpu)
+    registry = load_registry()
+    for path in args.inputs:
+        # Read once, warn before decoding, decode the parsed file: as decompress does.
+        container = CompressedFile.read(path)
+        if not container.header.portable:
+            terminal.warn(float_arithmetic_warning(str(path)))
+        started = time.perf_counter()
+        with terminal.tasks() as progress:
+            images, header = decode_container(
+                container, registry, args.checkpoint, args.gpu, progress, name=str(path)
+            )
+        seconds = time.perf_counter() - started
+        bpd = 8 * path.stat().st_size / (header.num_images * math.prod(header.image_shape))
+        rate = images.shape[0] / seconds if seconds > 0 else 0.0
+        fields = ["OK", f"{images.shape[0]:,} images", f"{bpd:.4f} bits/dim", f"{rate:,.0f} img/s"]
+        terminal.result_fields(str(path), fields)
     return 0
