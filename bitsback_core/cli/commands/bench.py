@@ -5,7 +5,9 @@ Two sub-commands, both over the seeded binarized test images every other command
 * ``bench coders``: encode and decode throughput, net/total/ideal bits/dim, initial bits and
   peak memory of each coder (default: BB-ELBO, BB-IS(50), BB-CIS(50) with the paper's
   matching checkpoints), optionally the net rate of the same images in one chain, one lane;
-* ``bench baselines``: gzip, bz2, lzma, PNG and WebP on the same images, each decoded again.
+* ``bench baselines``: gzip, bz2, lzma, PNG and WebP on the same images, then the bilevel
+  codecs (JBIG when JBIG-KIT is installed, the file format's fallback codecs), each decoded
+  again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ BENCH_DEFAULTS = {"num_compress": 10000, "batch_size": 100}
 _MB = 1024 * 1024
 #: The keys of :data:`bitsback_core.pipeline.baselines.BASELINES`, named here so that
 #: ``--help`` does not import numpy.
-BASELINE_NAMES = ("gzip", "bz2", "lzma", "png", "webp", "png-grid", "webp-grid")
+BASELINE_NAMES = (
+    "gzip",
+    "bz2",
+    "lzma",
+    "png",
+    "webp",
+    "png-grid",
+    "webp-grid",
+    "jbig",
+    "jbig-images",
+    "bz2-rows",
+    "context",
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -113,12 +127,16 @@ def _add_coders_parser(benches: Any) -> None:
 def _add_baselines_parser(benches: Any) -> None:
     parser = benches.add_parser(
         "baselines",
-        help="gzip, bz2, lzma, PNG and WebP on the same binarized images",
+        help="gzip, bz2, lzma, PNG, WebP, JBIG and the frame codecs on the same binary images",
         description=(
-            "Compress the seeded binarized test images with generic lossless codecs at their "
-            "strongest settings and check that each decodes back exactly. gzip, bz2 and lzma "
-            "code the whole set as one bit-packed stream; PNG and WebP code one file per image "
-            "(sizes summed) and, as *-grid, one image tiling the whole set."
+            "Compress the seeded binarized test images (--binarize false: thresholded at 128) "
+            "with generic lossless codecs at their strongest settings and check that each "
+            "decodes back exactly. gzip, bz2 and lzma code the whole set as one bit-packed "
+            "stream; PNG and WebP code one file per image (sizes summed) and, as *-grid, one "
+            "image tiling the whole set. JBIG (JBIG-KIT's pbmtojbg -q, when installed) codes "
+            "one page tiling the images 100 to a row and, as jbig-images, one page per image. "
+            "bz2-rows and context are the file format's fallback frame codecs 1 and 2 on the "
+            "whole set as one frame."
         ),
     )
     parser.add_argument(
@@ -287,24 +305,30 @@ def _coders_table(
 
 
 def _run_baselines(args: argparse.Namespace, terminal: Terminal) -> int:
-    from bitsback_core.pipeline.baselines import run_baselines
+    from bitsback_core.pipeline.baselines import run_baselines, unavailable_baselines
     from bitsback_core.pipeline.data import load_images
     from bitsback_core.registry import load_registry
 
     config = config_from_args(args)
     images = load_images(config, load_registry())
+    unavailable = unavailable_baselines(args.codecs)
     results = run_baselines(images, args.codecs)
+    binarization = "binarized" if config.binarize else "thresholded"
+    for name, reason in unavailable.items():
+        terminal.warn(f"baseline {name} is unavailable: {reason}")
     if config.json:
         terminal.json(
             {
                 "split": config.split,
                 "dataset": config.dataset,
+                "binarization": "dynamic" if config.binarize else "threshold 128",
                 "num_images": int(images.shape[0]),
                 "results": [r.as_dict() for r in results],
+                "unavailable": unavailable,
             }
         )
-    else:
-        _baselines_table(terminal, results, config.dataset, config.split)
+    elif results:
+        _baselines_table(terminal, results, config.dataset, config.split, binarization)
     broken = [r.codec for r in results if not r.lossless]
     if broken:
         terminal.error(f"baseline(s) did not decode losslessly: {', '.join(broken)}")
@@ -313,10 +337,14 @@ def _run_baselines(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def _baselines_table(
-    terminal: Terminal, results: list[BaselineResult], dataset: str, split: str
+    terminal: Terminal,
+    results: list[BaselineResult],
+    dataset: str,
+    split: str,
+    binarization: str = "binarized",
 ) -> None:
     first = results[0]
-    title = f"Generic codecs on {first.num_images} binarized {dataset}/{split} test images"
+    title = f"Generic codecs on {first.num_images} {binarization} {dataset}/{split} test images"
     columns = [
         "codec",
         "settings",
@@ -345,6 +373,8 @@ def _baselines_table(
     terminal.table(title, columns, rows)
     terminal.result(
         "coded as: 'set, 1 stream' = all images' bits packed 8 per byte (np.packbits) in one "
-        "stream; '1 file/image' = one file per image, sizes summed; 'set, 1 grid image' = one "
-        "image tiling all images. bits/dim counts every byte (headers included) over all pixels."
+        "stream (bz2-rows: each row padded to a byte; context: our context-model coder); "
+        "'1 file/image' = one file per image, sizes summed; 'set, 1 grid image' = one image "
+        "tiling all images; 'set, 1 page (100/row)' = one JBIG page, 100 images to a row (the "
+        "fair JBIG figure). bits/dim counts every byte (headers included) over all pixels."
     )
