@@ -127,9 +127,21 @@ def parse_coder_specs(tokens: Sequence[str], particles: Sequence[int] = ()) -> l
     return specs
 
 
+#: Environment variable naming the folder of the paper's checkpoints.
+PAPER_CHECKPOINTS_ENV = "BITSBACK_PAPER_CHECKPOINTS"
+#: The default when neither ``--checkpoint_dir`` nor the variable is set, relative to the
+#: working directory (the repository root, with ``shared/`` beside the repository).
+PAPER_CHECKPOINTS_DEFAULT = Path("..") / "shared" / "checkpoints" / "mcbits-paper"
+
+
 def paper_checkpoint_dir() -> Path:
-    """``../shared/checkpoints/mcbits-paper`` beside the repository (the paper's models)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "checkpoints" / "mcbits-paper"
+    """The paper's models: ``$BITSBACK_PAPER_CHECKPOINTS``, else ``../shared/checkpoints/mcbits-paper``.
+
+    Never derived from where this file is installed: a non-editable install has no
+    repository around it.
+    """
+    configured = os.environ.get(PAPER_CHECKPOINTS_ENV, "")
+    return Path(configured).expanduser() if configured else PAPER_CHECKPOINTS_DEFAULT
 
 
 def paper_train_config(checkpoint_dir: Path, split: str, num: int) -> Path:

@@ -101,7 +101,8 @@ def _add_coders_parser(benches: Any) -> None:
         default=None,
         metavar="DIR",
         help="folder of the paper's train_bin_emnist_split=S_num=N models "
-        "(default: ../shared/checkpoints/mcbits-paper beside the repository)",
+        "(default: $BITSBACK_PAPER_CHECKPOINTS, else ../shared/checkpoints/mcbits-paper "
+        "relative to the working directory)",
     )
     parser.add_argument(
         "--compare_seed_layout",

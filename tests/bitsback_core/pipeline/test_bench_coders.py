@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
-from paper_paths import PAPER, paper_train_config
+from paper_paths import PAPER, REPO_ROOT, paper_train_config
 
 from bitsback_core.compression import ChainLayout
 from bitsback_core.config import Config
@@ -71,8 +71,19 @@ def test_default_specs_are_the_papers_headline_coders() -> None:
     ]
 
 
+def test_paper_checkpoint_dir_from_the_environment_or_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BITSBACK_PAPER_CHECKPOINTS", raising=False)
+    monkeypatch.chdir(REPO_ROOT)
+    assert paper_checkpoint_dir().resolve() == PAPER.resolve()  # ../shared from the repository
+    monkeypatch.chdir(tmp_path)  # relative to where the command runs, not to the source
+    assert paper_checkpoint_dir().resolve() == (tmp_path / ".." / "shared" / "checkpoints" / "mcbits-paper").resolve()
+    monkeypatch.setenv("BITSBACK_PAPER_CHECKPOINTS", str(tmp_path / "paper"))
+    assert paper_checkpoint_dir() == tmp_path / "paper"
+
+
 def test_paper_checkpoints(shared: Path) -> None:
-    assert paper_checkpoint_dir() == PAPER
     assert bench_paper_train_config(PAPER, "mnist", 50) == paper_train_config("mnist", 50)
     with pytest.raises(ConfigError, match=r"num=7.*available: .*split=mnist_num=50"):
         bench_paper_train_config(PAPER, "mnist", 7)
