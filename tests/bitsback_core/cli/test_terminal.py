@@ -80,3 +80,59 @@ def test_exception_prints_traceback() -> None:
     except ValueError as exc:
         terminal.exception(exc)
     assert "Traceback" in err.getvalue() and "ValueError: inner" in err.getvalue()
+
+
+# --- plain progress lines and 80-column results -------------------------------------------
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_progress_lines_when_stderr_is_not_a_terminal() -> None:
+    clock = _Clock()
+    terminal, out, err = _terminal(clock=clock)
+    with terminal.tasks() as progress:
+        advance = progress("encode", 10_000)
+        for _ in range(8):  # 500 images per second, one report every 5 s
+            clock.now += 1.0
+            advance(500)
+        fast = progress("verify", 10)  # a phase shorter than the interval prints nothing
+        fast(10)
+    lines = err.getvalue().splitlines()
+    assert lines == ["encode: 2,500/10,000 images, 500 img/s", "encode: 4,000/10,000 images, 500 img/s"]
+    assert out.getvalue() == ""
+
+
+def test_plain_progress_of_a_bar_and_quiet() -> None:
+    clock = _Clock()
+    terminal, _, err = _terminal(clock=clock, plain_interval=1.0)
+    with terminal.progress("training", total=3, unit="epochs") as bar:
+        for _ in range(3):
+            clock.now += 2.0
+            bar.advance()
+    assert err.getvalue().splitlines()[0] == "training: 1/3 epochs, 0 epochs/s"
+    assert err.getvalue().splitlines()[-1] == "training: 3/3 epochs, 0 epochs/s"
+    quiet, _, quiet_err = _terminal(clock=clock, plain_interval=0.0, quiet=True)
+    with quiet.tasks() as progress:
+        progress("encode", 2)(2)
+    assert quiet_err.getvalue() == ""
+
+
+def test_result_fields_fit_80_columns() -> None:
+    from bitsback_core.cli.terminal import wrap_fields
+
+    fields = ["1,000,000 images", "24,000,000 bytes (1,648 header, 100 frames)", "0.2449 bits/dim"]
+    short = wrap_fields("x.bbz", fields)
+    assert short[0].startswith("x.bbz: 1,000,000 images, 24,000,000 bytes")
+    deep = "/" + "/".join(["a-rather-long-folder-name"] * 6) + "/images.npy.bbz"
+    lines = wrap_fields(deep, fields)
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0].startswith("...") and lines[0].endswith("/images.npy.bbz: 1,000,000 images,")
+    assert " ".join(" ".join(lines).split()).endswith(", ".join(fields[1:]))
