@@ -58,8 +58,14 @@ def test_model_references_resolve_to_config_keys(tmp_path: Path) -> None:
         "train_config": str(ELBO / "train_config.yml"),
         "checkpoint": None,
     }
-    assert model_overrides(ELBO / "model.pt") == {"train_config": None, "checkpoint": str(ELBO / "model.pt")}
-    assert model_overrides(ELBO) == {"train_config": str(ELBO / "train_config.yml"), "checkpoint": None}
+    assert model_overrides(ELBO / "model.pt") == {
+        "train_config": None,
+        "checkpoint": str(ELBO / "model.pt"),
+    }
+    assert model_overrides(ELBO) == {
+        "train_config": str(ELBO / "train_config.yml"),
+        "checkpoint": None,
+    }
     assert model_overrides(ELBO_NAME) == model_overrides(ELBO)
     assert find_named_model(ELBO_NAME) == ELBO / "train_config.yml"
     assert find_named_model("../" + ELBO_NAME) is None
@@ -87,7 +93,9 @@ def test_aliases_and_options_reach_the_coder(registry: Registry) -> None:
 # ----- bytes -----
 
 
-def test_bytes_round_trip_in_the_callers_shape_and_dtype(elbo: CodingSession, images: np.ndarray) -> None:
+def test_bytes_round_trip_in_the_callers_shape_and_dtype(
+    elbo: CodingSession, images: np.ndarray
+) -> None:
     encoded = elbo.encode(images)
     assert isinstance(encoded, Encoded) and bytes(encoded) == encoded.data
     decoded = elbo.decode(encoded)
@@ -105,7 +113,9 @@ def test_the_bits_add_up(elbo: CodingSession, images: np.ndarray) -> None:
     assert encoded.initial_bits == encoded.total_bits - encoded.net_bits
     assert encoded.net_bits < encoded.total_bits < encoded.file_bits
     assert math.isclose(encoded.net_bpd * dims, encoded.net_bits)
-    assert encoded.ideal_bpd is not None and math.isclose(encoded.ideal_bpd, elbo.ideal_bits(images) / dims)
+    assert encoded.ideal_bpd is not None and math.isclose(
+        encoded.ideal_bpd, elbo.ideal_bits(images) / dims
+    )
     assert elbo.encode(images).ideal_bits is None  # the bound costs a network pass: only on request
 
 
@@ -128,7 +138,9 @@ def test_bits_are_those_of_bitsback_run(registry: Registry) -> None:
     # A one-frame file holds exactly the message ``run`` codes (frame 0 uses the file's seed).
     assert encoded.net_bits == expected.net_bits
     assert encoded.total_bits == expected.total_bits
-    assert encoded.ideal_bpd is not None and math.isclose(encoded.ideal_bpd, expected.ideal_bpd, rel_tol=1e-12)
+    assert encoded.ideal_bpd is not None and math.isclose(
+        encoded.ideal_bpd, expected.ideal_bpd, rel_tol=1e-12
+    )
 
 
 # ----- files -----
@@ -159,7 +171,9 @@ def test_frames_round_trip(elbo: CodingSession, images: np.ndarray) -> None:
 def test_a_blob_decodes_by_its_header_not_by_the_sessions_options(
     registry: Registry, images: np.ndarray
 ) -> None:
-    encoder = CodingSession.open(model=IWAE5, coder="ISBitsBackCoder", registry=registry, num_particles=2)
+    encoder = CodingSession.open(
+        model=IWAE5, coder="ISBitsBackCoder", registry=registry, num_particles=2
+    )
     decoder = CodingSession.open(model=IWAE5, coder="BitsBackCoder", registry=registry)
     np.testing.assert_array_equal(decoder.decode(encoder.encode(images[:3])), images[:3])
 
@@ -193,7 +207,10 @@ def test_a_coder_class_defined_here_is_registered_and_codes(images: np.ndarray) 
     stock = CodingSession.open(model=ELBO, coder="BitsBackCoder", registry=registry, chains=2)
     assert encoded.net_bits == stock.encode(images).net_bits
     # Opening again with the same class reuses its entry instead of clashing with itself.
-    assert CodingSession.open(model=ELBO, coder=CountingCoder, registry=registry).config.coder == entry.name
+    assert (
+        CodingSession.open(model=ELBO, coder=CountingCoder, registry=registry).config.coder
+        == entry.name
+    )
 
 
 def test_a_proposal_class_defined_here_is_used(images: np.ndarray) -> None:
@@ -208,7 +225,9 @@ def test_a_proposal_class_defined_here_is_used(images: np.ndarray) -> None:
             calls.append(x.shape[0])
             return super().__call__(x, seed)
 
-    s = CodingSession.open(model=ELBO, coder="BitsBackCoder", proposal=WatchedProposal, registry=load_registry())
+    s = CodingSession.open(
+        model=ELBO, coder="BitsBackCoder", proposal=WatchedProposal, registry=load_registry()
+    )
     assert s.config.proposal == "session-test-watched" and not s.config.iterative_post_improvement
     encoded = s.encode(images[:2])
     assert calls  # the session's encoder asked it for q(z|x)
@@ -217,7 +236,9 @@ def test_a_proposal_class_defined_here_is_used(images: np.ndarray) -> None:
 
 
 def test_the_iterative_proposal_by_name_sets_its_flag(registry: Registry) -> None:
-    s = CodingSession.open(model=ELBO, proposal="iterative", registry=registry, iterative_improvement_steps=2)
+    s = CodingSession.open(
+        model=ELBO, proposal="iterative", registry=registry, iterative_improvement_steps=2
+    )
     assert s.config.iterative_post_improvement and s.config.iterative_improvement_steps == 2
 
 
@@ -225,7 +246,9 @@ def test_the_iterative_proposal_by_name_sets_its_flag(registry: Registry) -> Non
 
 
 def test_bad_names_and_options_are_one_line_errors(registry: Registry, elbo: CodingSession) -> None:
-    with pytest.raises(UnknownComponentError, match=r"unknown coder 'ISBitsBackCoderr'; did you mean"):
+    with pytest.raises(
+        UnknownComponentError, match=r"unknown coder 'ISBitsBackCoderr'; did you mean"
+    ):
         CodingSession.open(model=ELBO, coder="ISBitsBackCoderr", registry=registry)
     with pytest.raises(UnknownComponentError, match="unknown proposal"):
         CodingSession.open(model=ELBO, proposal="nope", registry=registry)
