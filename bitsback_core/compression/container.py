@@ -1,31 +1,36 @@
 """The ``.bbz`` file, format 2: a compact binary header and independent, checksummed frames.
 
-Layout (``docs/format.md`` has the byte table; little-endian, varint = unsigned LEB128)::
+Layout (``docs/format.md`` has the byte tables; little-endian, varint = unsigned LEB128)::
 
-    prefix   b"\\x89BBZ"  u8 version (2)  u8 flags  u16 header length H
-    header   H bytes: coder, precisions, layout, seed, names, model identity, images
+    prefix   b"\\x89BBZ"  u8 version (2)  u8 flags  varint header length H
+    header   H bytes: component codes, precisions, layout, seed, model identity, images
     u32      CRC32 of prefix + header
-    frames   one per ``frame_images`` images: u32 length, u32 CRC32, message bytes
+    frames   one per ``frame_images`` images: u32 length, u8 codec, u32 CRC32, payload
 
 Why this shape: format 1 stored the whole config as JSON with absolute local paths (about
 1.2 KB, and it named files on the encoder's machine) and one message guarded by a
 trailing SHA-256, so nothing could be checked or decoded before reading everything. Here
-the header holds only what decoding needs, names the model by an identity rather than a
-path, and every field is checked against hard limits before anything is allocated or
-opened, so a crafted file is refused in milliseconds. Frames are independent messages
-with their own CRC, so damage is located and a later change can decode frames in
-parallel or decode a range.
+the header holds only what decoding needs (about 50 bytes: built-in component names are
+one byte each, the model is named by 128 bits of its identity rather than a path), and
+every field is checked against hard limits before anything is allocated or opened, so a
+crafted file is refused in milliseconds. Frames are independent messages with their own
+CRC, which also covers the header's CRC and the frame's index, so damage is located, a
+frame moved from another file or another position is refused before decoding, and frames
+can be read one at a time (:class:`FileReader`) and decoded in parallel or as a range.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import attrs
 import numpy as np
@@ -35,13 +40,22 @@ from bitsback_core.compression.layout import ChainLayout
 from bitsback_core.errors import BitsbackError
 
 __all__ = [
+    "CODEC_BITS_BACK",
     "DEFAULT_FRAME_IMAGES",
+    "FRAME_CODECS",
+    "FRAME_HEAD_BYTES",
+    "IDENTITY_BYTES",
+    "MAX_MODEL_NAME",
+    "NAME_CODES",
     "CompressedFile",
     "ContainerError",
+    "FileReader",
     "FORMAT_VERSION",
     "Header",
+    "encode_frame",
     "frame_seed",
     "header_problem",
+    "identity_prefix",
     "write_new_file",
 ]
 
@@ -56,15 +70,38 @@ FLAG_ITERATIVE = 0x02
 _KNOWN_FLAGS = FLAG_PORTABLE | FLAG_ITERATIVE
 DEFAULT_FRAME_IMAGES = 10_000
 
-_PREFIX = struct.Struct("<4sBBH")
+#: The built-in names a one-byte code stands for: code ``k >= 1`` is ``NAME_CODES[kind][k - 1]``;
+#: code 0 means a length-prefixed name follows (third-party plugins). Append only: a code once
+#: written must keep its meaning (docs/format.md, "Name codes").
+NAME_CODES: dict[str, tuple[str, ...]] = {
+    "coder": ("BitsBackCoder", "ISBitsBackCoder", "CISBitsBackCoder", "StochasticCoder"),
+    "proposal": ("amortized", "iterative"),
+    "discretizer": ("max_entropy",),
+    "model": ("BinaryVAE",),
+    "dtype": (
+        "|b1", "|u1", "|i1", "<u2", "<u4", "<u8", "<i2", "<i4", "<i8",
+        ">u2", ">u4", ">u8", ">i2", ">i4", ">i8",
+    ),
+}  # fmt: skip
+
+#: What a frame's codec byte says its payload is (docs/format.md, "Frames").
+CODEC_BITS_BACK = 0
+FRAME_CODECS: dict[int, str] = {CODEC_BITS_BACK: "bits-back", 1: "bz2", 2: "context"}
+
 _CRC = struct.Struct("<I")
-_FRAME = struct.Struct("<II")
+#: A frame's head: payload length, codec, CRC32.
+_FRAME = struct.Struct("<IBI")
+FRAME_HEAD_BYTES = _FRAME.size
+_FRAME_INDEX = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
-IDENTITY_BYTES = 32
+#: The model identity a file stores: the first 128 bits of its SHA-256.
+IDENTITY_BYTES = 16
+MAX_MODEL_NAME = 32
 #: Bytes per lane of a frame's lane table (u64 head, u32 stack length).
 LANE_TABLE_BYTES = 12
 
 # Hard limits, checked before anything is allocated (docs/format.md, "Limits").
+MAX_HEADER_BYTES = 2048
 MAX_IMAGES = 2**40
 MAX_FRAME_IMAGES = 2**24
 MAX_LANES = 2**20
@@ -80,6 +117,9 @@ MAX_VARINT_BYTES = 10
 _DTYPE = re.compile(r"\|b1|\|[ui]1|[<>][ui][248]")
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK64 = (1 << 64) - 1
+#: Payloads are read in pieces of at most this many bytes, so a crafted length allocates
+#: no more than the input really holds.
+_READ_CHUNK = 1 << 22
 
 
 class ContainerError(BitsbackError, ValueError):
@@ -95,6 +135,14 @@ def frame_seed(seed: int, index: int) -> int:
     """
     with np.errstate(over="ignore"):
         return seed ^ int(mix64(np.uint64((index * _GOLDEN) & _MASK64)))
+
+
+def identity_prefix(digest_hex: str) -> bytes:
+    """The identity a file stores for a model whose full digest is ``digest_hex``: its first 128 bits."""
+    digest = bytes.fromhex(digest_hex)
+    if len(digest) < IDENTITY_BYTES:
+        raise ValueError(f"a model identity needs at least {IDENTITY_BYTES} bytes, got {len(digest)}")
+    return digest[:IDENTITY_BYTES]
 
 
 @attrs.frozen(kw_only=True)
@@ -119,7 +167,9 @@ class Header:
     iterative: tuple[int, float] | None
     model: str
     latent_dim: int
+    #: The first :data:`IDENTITY_BYTES` bytes of the model's identity (see :func:`identity_prefix`).
     identity: bytes
+    #: A label for messages and the lookup order (at most 32 characters), never a path.
     model_name: str
     dtype: str
     image_shape: tuple[int, ...]
@@ -133,6 +183,10 @@ class Header:
     @property
     def identity_hex(self) -> str:
         return self.identity.hex()
+
+    def identity_matches(self, digest_hex: str) -> bool:
+        """Whether a model whose full identity is ``digest_hex`` is the one this file names."""
+        return digest_hex.lower().startswith(self.identity_hex)
 
     @property
     def flags(self) -> int:
@@ -156,20 +210,29 @@ class Header:
     def frame_seed(self, index: int) -> int:
         return frame_seed(self.seed, index)
 
-    def to_bytes(self) -> bytes:
-        """Prefix, header body and CRC32; raises ContainerError for a value out of the limits."""
-        problem = header_problem(self)
+    def to_bytes(self, check: bool = True) -> bytes:
+        """Prefix, header body and CRC32; raises ContainerError for a value out of the limits.
+
+        ``check=False`` writes the fields as they are (tests craft illegal headers with it).
+        """
+        problem = header_problem(self) if check else None
         if problem:
             raise ContainerError(f"cannot write this header: {problem}")
         body = _encode_body(self)
-        prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, self.flags, len(body))
+        prefix = MAGIC + bytes([FORMAT_VERSION, self.flags]) + _varint(len(body))
         return prefix + body + _CRC.pack(zlib.crc32(prefix + body))
+
+    def checksum(self) -> int:
+        """The header's CRC32 (its last four bytes), which every frame's CRC starts from."""
+        return int(_CRC.unpack(self.to_bytes(check=False)[-_CRC.size :])[0])
 
 
 # --- writing -------------------------------------------------------------------------------
 
 
 def _varint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError(f"a varint cannot hold {value}")
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -186,34 +249,52 @@ def _text(value: str) -> bytes:
     return bytes([len(raw)]) + raw
 
 
+def _name(kind: str, value: str) -> bytes:
+    """A built-in name as its one-byte code, any other as code 0 and the name."""
+    table = NAME_CODES[kind]
+    return bytes([table.index(value) + 1]) if value in table else b"\0" + _text(value)
+
+
 def _encode_body(h: Header) -> bytes:
     """The header body, field by field in the order of docs/format.md."""
     parts = [
-        _text(h.coder),
+        _name("coder", h.coder),
         _varint(h.num_particles),
         bytes([h.lprec, h.bprec, h.log_num_bucket, h.prior_mprec, h.prop_mprec, h.cond_mprec]),
         _varint(h.chains),
         _varint(h.lanes),
         _varint(h.seed),
-        _text(h.proposal),
-        _text(h.discretizer),
+        _name("proposal", h.proposal),
+        _name("discretizer", h.discretizer),
     ]
     if h.iterative is not None:
         parts += [_varint(h.iterative[0]), _F64.pack(h.iterative[1])]
-    parts += [_text(h.model), _varint(h.latent_dim), h.identity, _text(h.model_name), _text(h.dtype)]
-    parts += [bytes([len(h.image_shape)]), *(_varint(d) for d in h.image_shape)]
+    parts += [_name("model", h.model), _varint(h.latent_dim), h.identity, _text(h.model_name)]
+    parts += [_name("dtype", h.dtype), bytes([len(h.image_shape)]), *(_varint(d) for d in h.image_shape)]
     parts += [_varint(h.num_images), _varint(h.frame_images)]
     return b"".join(parts)
+
+
+def _frame_crc(header_crc: int, index: int, head: bytes, payload: bytes) -> int:
+    """CRC32 of the frame index (u64), the frame's length and codec, and its payload, started
+    from the header's CRC: a frame only checks out in the file and position it was written for."""
+    return zlib.crc32(payload, zlib.crc32(_FRAME_INDEX.pack(index) + head, header_crc))
+
+
+def encode_frame(header_crc: int, index: int, payload: bytes, codec: int = CODEC_BITS_BACK) -> bytes:
+    """Frame ``index`` of the file whose header has CRC ``header_crc``: head and payload."""
+    head = _FRAME.pack(len(payload), codec, 0)[:5]
+    return head + _CRC.pack(_frame_crc(header_crc, index, head, payload)) + payload
 
 
 # --- validation ----------------------------------------------------------------------------
 
 
-def _name_problem(field: str, value: str, allow_empty: bool = False) -> str | None:
+def _name_problem(field: str, value: str, allow_empty: bool = False, longest: int = 255) -> str | None:
     if not value and not allow_empty:
         return f"{field} is empty"
-    if len(value) > 255 or any(not " " <= c <= "~" for c in value):
-        return f"{field} {value[:40]!r} is not printable ASCII of at most 255 characters"
+    if len(value) > longest or any(not " " <= c <= "~" for c in value):
+        return f"{field} {value[:40]!r} is not printable ASCII of at most {longest} characters"
     return None
 
 
@@ -240,7 +321,7 @@ def header_problem(h: Header) -> str | None:
     """The first field outside the format's limits (docs/format.md), or None if all are legal."""
     checks: list[str | None] = [
         *(_name_problem(f, getattr(h, f)) for f in ("coder", "proposal", "discretizer", "model")),
-        _name_problem("model name", h.model_name, allow_empty=True),
+        _name_problem("model name", h.model_name, allow_empty=True, longest=MAX_MODEL_NAME),
         _range_problem("num_particles", h.num_particles, 1, MAX_PARTICLES),
         *_precision_problems(h),
         _range_problem("chains", h.chains, 1, MAX_LANES),
@@ -275,7 +356,7 @@ def _shape_problem(h: Header) -> str | None:
 # --- reading -------------------------------------------------------------------------------
 
 
-class _Reader:
+class _Fields:
     """Reads header fields; running past the end is a ContainerError naming the field."""
 
     def __init__(self, data: bytes, name: str) -> None:
@@ -302,27 +383,43 @@ class _Reader:
                 return value
         raise ContainerError(f"{self.name} has a damaged header: {field} is not a valid varint")
 
-    def text(self, field: str) -> str:
-        raw = self.take(self.u8(field), field)
+    def text(self, field: str, longest: int = 255) -> str:
+        size = self.u8(field)
+        if size > longest:
+            raise ContainerError(f"{self.name} has a damaged header: {field} has {size} characters, at most {longest}")
+        raw = self.take(size, field)
         if any(not 0x20 <= b <= 0x7E for b in raw):
             raise ContainerError(f"{self.name} has a damaged header: {field} is not printable ASCII")
         return raw.decode("ascii")
 
+    def name_code(self, kind: str, field: str) -> str:
+        """A built-in name from its code, or a spelled-out name (code 0) that has none."""
+        table, code = NAME_CODES[kind], self.u8(field)
+        if code > len(table):
+            raise ContainerError(f"{self.name} has an unknown {field} code {code} (written by a newer release?)")
+        if code:
+            return table[code - 1]
+        value = self.text(field)
+        if value in table:
+            raise ContainerError(f"{self.name} has a damaged header: {field} {value!r} is spelled out but has a code")
+        return value
+
 
 def _decode_body(body: bytes, flags: int, name: str) -> Header:
     """Parse the header body (its CRC already checked); every field must be used exactly."""
-    r = _Reader(body, name)
-    coder, particles = r.text("the coder name"), r.varint("num_particles")
+    r = _Fields(body, name)
+    coder, particles = r.name_code("coder", "coder"), r.varint("num_particles")
     precs = [r.u8(f) for f in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")]
     chains, lanes, seed = r.varint("chains"), r.varint("lanes"), r.varint("seed")
-    proposal, discretizer = r.text("the proposal name"), r.text("the discretizer name")
+    proposal, discretizer = r.name_code("proposal", "proposal"), r.name_code("discretizer", "discretizer")
     iterative = None
     if flags & FLAG_ITERATIVE:
         steps = r.varint("iterative steps")
         iterative = (steps, _F64.unpack(r.take(_F64.size, "iterative lr"))[0])
-    model, latent_dim = r.text("the model plugin name"), r.varint("latent_dim")
-    identity, model_name = r.take(IDENTITY_BYTES, "the model identity"), r.text("the model name")
-    dtype, ndim = r.text("the input dtype"), r.u8("the image shape")
+    model, latent_dim = r.name_code("model", "model plugin"), r.varint("latent_dim")
+    identity = r.take(IDENTITY_BYTES, "the model identity")
+    model_name = r.text("the model name", longest=MAX_MODEL_NAME)
+    dtype, ndim = r.name_code("dtype", "input dtype"), r.u8("the image shape")
     if ndim > MAX_NDIM:
         raise ContainerError(f"{name}: image shape has {ndim} dimensions, at most {MAX_NDIM} are allowed")
     shape = tuple(r.varint("the image shape") for _ in range(ndim))
@@ -339,104 +436,176 @@ def _decode_body(body: bytes, flags: int, name: str) -> Header:
     )  # fmt: skip
 
 
-def _check_magic(data: bytes, name: str) -> None:
+def _check_magic(start: bytes, name: str) -> None:
     """Refuse format 1 with directions, anything else that is not ours with one line."""
-    if data[: len(V1_MAGIC)] == V1_MAGIC:
+    if start[: len(V1_MAGIC)] == V1_MAGIC:
         raise ContainerError(
             f"{name} was written in bitsback format 1 (releases before portable arithmetic); this "
             f"release reads format {FORMAT_VERSION}: decode it with bitsback at commit {LAST_V1_COMMIT}"
         )
-    if len(data) < len(MAGIC) and data == MAGIC[: len(data)] and data:
-        raise ContainerError(f"{name} is truncated ({len(data)} bytes, shorter than the file prefix)")
-    if data[: len(MAGIC)] != MAGIC:
+    if len(start) < len(MAGIC) and start == MAGIC[: len(start)] and start:
+        raise ContainerError(f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)")
+    if start[: len(MAGIC)] != MAGIC:
         raise ContainerError(f"{name} is not a bitsback file (bad magic bytes)")
 
 
-def _parse_header(data: bytes, name: str) -> tuple[Header, int]:
-    """The validated header and the offset of the first frame."""
-    _check_magic(data, name)
-    if len(data) < _PREFIX.size:
-        raise ContainerError(f"{name} is truncated ({len(data)} bytes, shorter than the file prefix)")
-    _, version, flags, size = _PREFIX.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise ContainerError(f"{name} has format version {version}; this release reads format {FORMAT_VERSION}")
-    if flags & ~_KNOWN_FLAGS:
-        raise ContainerError(f"{name} sets unknown flags {flags & ~_KNOWN_FLAGS:#04x} (a newer format?)")
-    end = _PREFIX.size + size
-    if len(data) < end + _CRC.size:
-        raise ContainerError(f"{name} is truncated ({len(data)} bytes; its header needs {end + _CRC.size})")
-    if zlib.crc32(data[:end]) != _CRC.unpack_from(data, end)[0]:
-        raise ContainerError(f"{name} is damaged: header checksum (CRC32) mismatch")
-    header = _decode_body(data[_PREFIX.size : end], flags, name)
-    problem = header_problem(header)
-    if problem:
-        raise ContainerError(f"{name} has an invalid header: {problem}")
-    return header, end + _CRC.size
+class FileReader:
+    """Reads a file front to back from a binary stream: the header at once, frames one by one.
 
+    ``size`` is the number of bytes the stream holds (None if unknown, e.g. a pipe): with
+    it, counts and lengths that cannot fit are refused before anything is read. Payloads
+    are read in pieces, so memory follows what the input really holds, never a length a
+    header or frame claims. Every defect is one ContainerError naming ``name``.
+    """
 
-def _parse_frames(data: bytes, offset: int, header: Header, name: str) -> tuple[bytes, ...]:
-    """Every frame's message bytes, lengths and CRCs checked; trailing bytes refused."""
-    count = header.num_frames
-    if (len(data) - offset) // _FRAME.size < count:
-        raise ContainerError(
-            f"{name} is truncated: {len(data) - offset} bytes left for {count} frames of at least {_FRAME.size}"
-        )
-    frames = []
-    for index in range(count):
-        if len(data) - offset < _FRAME.size:
-            raise ContainerError(f"{name} is truncated: frame {index} of {count} is missing")
-        size, crc = _FRAME.unpack_from(data, offset)
-        offset += _FRAME.size
-        if size > len(data) - offset:
+    def __init__(self, stream: BinaryIO, name: str = "input", size: int | None = None) -> None:
+        self._stream, self.name = stream, name
+        self._left = size
+        self._read_bytes = 0
+        self.header, self.header_crc = self._read_header()
+        #: Bytes of prefix, header and header CRC.
+        self.header_bytes = self._read_bytes
+
+    def _read(self, size: int) -> bytes:
+        pieces = []
+        while size > 0:
+            piece = self._stream.read(min(size, _READ_CHUNK))
+            if not piece:
+                break
+            pieces.append(piece)
+            size -= len(piece)
+        data = b"".join(pieces)
+        self._read_bytes += len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def _read_header(self) -> tuple[Header, int]:
+        name = self.name
+        start = self._read(len(V1_MAGIC))
+        _check_magic(start, name)
+        if len(start) < len(MAGIC) + 3:
+            raise ContainerError(f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)")
+        version, flags = start[4], start[5]
+        if version != FORMAT_VERSION:
+            raise ContainerError(f"{name} has format version {version}; this release reads format {FORMAT_VERSION}")
+        if flags & ~_KNOWN_FLAGS:
+            raise ContainerError(f"{name} sets unknown flags {flags & ~_KNOWN_FLAGS:#04x} (a newer format?)")
+        # The header length: a varint of one or two bytes (MAX_HEADER_BYTES < 2**14).
+        length = start[6:]
+        if length[0] & 0x80 and len(length) < 2:
+            length += self._read(1)
+        size, used = length[0] & 0x7F, 1
+        if length[0] & 0x80:
+            if len(length) < 2:
+                raise ContainerError(f"{name} is truncated ({self._read_bytes} bytes, shorter than the file prefix)")
+            if length[1] & 0x80 or length[1] == 0:
+                raise ContainerError(f"{name} has a damaged header: its length is not a valid varint below 2**14")
+            size, used = size | length[1] << 7, 2
+        if not 1 <= size <= MAX_HEADER_BYTES:
+            raise ContainerError(f"{name} has an invalid header: its length {size} is outside [1, {MAX_HEADER_BYTES}]")
+        prefix, early = start[:6] + length[:used], length[used:]
+        body = early + self._read(size - len(early))
+        crc = self._read(_CRC.size)
+        if len(body) < size or len(crc) < _CRC.size:
+            need = len(prefix) + size + _CRC.size
+            raise ContainerError(f"{name} is truncated ({self._read_bytes} bytes; its header needs {need})")
+        header_crc = zlib.crc32(prefix + body)
+        if header_crc != _CRC.unpack(crc)[0]:
+            raise ContainerError(f"{name} is damaged: header checksum (CRC32) mismatch")
+        header = _decode_body(body, flags, name)
+        problem = header_problem(header)
+        if problem:
+            raise ContainerError(f"{name} has an invalid header: {problem}")
+        return header, header_crc
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        """Each frame's ``(codec, payload)`` in order, checked; trailing bytes refused at the end."""
+        name, header, count = self.name, self.header, self.header.num_frames
+        if self._left is not None and self._left // FRAME_HEAD_BYTES < count:
             raise ContainerError(
-                f"{name} is truncated: frame {index} of {count} needs {size} bytes, {len(data) - offset} remain"
+                f"{name} is truncated: {self._left} bytes left for {count} frames of at least {FRAME_HEAD_BYTES}"
             )
-        layout = header.frame_layout(index)
-        table = LANE_TABLE_BYTES * layout.chains * layout.lanes
-        if size < table or (size - table) % 4:
-            raise ContainerError(f"{name} is damaged: frame {index} has {size} bytes, not a message of its layout")
-        message = data[offset : offset + size]
-        if zlib.crc32(message) != crc:
-            raise ContainerError(f"{name} is damaged: frame {index} of {count} fails its checksum (CRC32)")
-        frames.append(bytes(message))
-        offset += size
-    if offset != len(data):
-        raise ContainerError(f"{name} has {len(data) - offset} unexpected bytes after its last frame")
-    return tuple(frames)
+        for index in range(count):
+            head = self._read(FRAME_HEAD_BYTES)
+            if len(head) < FRAME_HEAD_BYTES:
+                raise ContainerError(f"{name} is truncated: frame {index} of {count} is missing")
+            size, codec, crc = _FRAME.unpack(head)
+            if self._left is not None and size > self._left:
+                raise ContainerError(
+                    f"{name} is truncated: frame {index} of {count} needs {size} bytes, {self._left} remain"
+                )
+            payload = self._read(size)
+            if len(payload) < size:
+                raise ContainerError(f"{name} is truncated: frame {index} of {count} ends after {len(payload)} bytes")
+            if _frame_crc(self.header_crc, index, head[:5], payload) != crc:
+                raise ContainerError(f"{name} is damaged: frame {index} of {count} fails its checksum (CRC32)")
+            if codec not in FRAME_CODECS:
+                raise ContainerError(f"{name}: frame {index} of {count} has unknown codec {codec} (a newer release?)")
+            layout = header.frame_layout(index)
+            table = LANE_TABLE_BYTES * layout.chains * layout.lanes
+            if codec == CODEC_BITS_BACK and (size < table or (size - table) % 4):
+                raise ContainerError(f"{name} is damaged: frame {index} has {size} bytes, not a message of its layout")
+            yield codec, payload
+        extra = self._read(_READ_CHUNK)
+        if extra:
+            left = len(extra) + (self._left or 0)
+            raise ContainerError(f"{name} has {left} unexpected bytes after its last frame")
 
 
 @attrs.frozen
 class CompressedFile:
-    """A parsed file: its validated header and each frame's message bytes."""
+    """A parsed file: its validated header and each frame's payload and codec."""
 
     header: Header
     frames: tuple[bytes, ...]
+    #: Each frame's codec byte (:data:`FRAME_CODECS`); all bits-back unless given.
+    codecs: tuple[int, ...] = attrs.field()
 
-    def to_bytes(self) -> bytes:
-        if len(self.frames) != self.header.num_frames:
+    @codecs.default
+    def _all_bits_back(self) -> tuple[int, ...]:
+        return (CODEC_BITS_BACK,) * len(self.frames)
+
+    def to_bytes(self, check: bool = True) -> bytes:
+        """The file's bytes; ``check=False`` skips the limits (tests craft illegal files with it)."""
+        if check and len(self.frames) != self.header.num_frames:
             raise ContainerError(f"{len(self.frames)} frames for a header that needs {self.header.num_frames}")
-        out = [self.header.to_bytes()]
-        for frame in self.frames:
-            out += [_FRAME.pack(len(frame), zlib.crc32(frame)), frame]
-        return b"".join(out)
+        if len(self.codecs) != len(self.frames) or (check and any(c not in FRAME_CODECS for c in self.codecs)):
+            raise ContainerError(f"frame codecs {self.codecs[:8]} do not match {len(self.frames)} frames of known codecs")
+        head = self.header.to_bytes(check)
+        crc = _CRC.unpack(head[-_CRC.size :])[0]
+        frames = (encode_frame(crc, k, frame, codec) for k, (frame, codec) in enumerate(zip(self.frames, self.codecs)))
+        return head + b"".join(frames)
 
     @property
     def overhead_bytes(self) -> int:
-        """Bytes that are not message bytes: prefix, header, its CRC and 8 per frame."""
-        return len(self.header.to_bytes()) + _FRAME.size * len(self.frames)
+        """Bytes that are not payload: prefix, header, its CRC and 9 per frame."""
+        return len(self.header.to_bytes()) + FRAME_HEAD_BYTES * len(self.frames)
+
+    @classmethod
+    def from_stream(cls, stream: BinaryIO, name: str = "input", size: int | None = None) -> CompressedFile:
+        """Parse and validate a whole file from ``stream`` (``size`` bytes, if known)."""
+        reader = FileReader(stream, name, size)
+        pairs = list(reader.frames())
+        return cls(
+            header=reader.header,
+            frames=tuple(payload for _, payload in pairs),
+            codecs=tuple(codec for codec, _ in pairs),
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "input") -> CompressedFile:
         """Parse and validate ``data``; any defect is one ContainerError naming ``name``."""
         data = bytes(data)
-        header, offset = _parse_header(data, name)
-        return cls(header=header, frames=_parse_frames(data, offset, header, name))
+        return cls.from_stream(io.BytesIO(data), name, len(data))
 
     @classmethod
     def read(cls, path: Path) -> CompressedFile:
+        path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
-        return cls.from_bytes(path.read_bytes(), name=str(path))
+        with open(path, "rb") as fh:
+            return cls.from_stream(fh, str(path), os.fstat(fh.fileno()).st_size)
 
 
 def write_new_file(path: Path, data: bytes, overwrite: bool = False) -> None:

@@ -244,20 +244,31 @@ def find_model_by_identity(
     prefer: str | None = None,
     root: Path | None = None,
 ) -> ModelSource | None:
-    """The project's own model whose :func:`model_identity` is ``identity``, or None.
+    """The project's own model whose :func:`model_identity` starts with ``identity``, or None.
 
+    ``identity`` is hex: a full digest or the 128-bit prefix a ``.bbz`` file stores (at
+    least 32 hex digits, so an empty or short prefix cannot match any model).
     Scans ``root`` (default: every :func:`model_roots` folder) for ``*/model.pt`` with a
     ``train_config.yml`` beside it. Files name models by identity, never by path, so a
     decoder never opens anything a file names; the folder called ``prefer`` (the model
     name a file records) is tried first, so the usual lookup builds one model.
     """
+    identity = identity.lower()
+    if len(identity) < 32:
+        raise ValueError(f"a model identity has at least 32 hex digits, got {identity[:40]!r}")
     roots = model_roots() if root is None else (Path(root),)
     found_files = [(rank, ckpt) for rank, r in enumerate(roots) if r.is_dir() for ckpt in r.glob("*/model.pt")]
-    found_files.sort(key=lambda item: (item[1].parent.name != prefer, item[0], item[1].parent.name))
+    from bitsback_core.models.catalogue import model_name as catalogue_name
+
+    def preferred(folder: str) -> bool:  # a file stores the catalogue name of the folder
+        return prefer in (folder, catalogue_name(folder))
+
+    found_files.sort(key=lambda item: (not preferred(item[1].parent.name), item[0], item[1].parent.name))
     candidates = [ckpt for _, ckpt in found_files]
     for ckpt in candidates:
         tc_path = ckpt.parent / "train_config.yml"
-        if tc_path.is_file() and _cached_identity(ckpt, tc_path, arithmetic, registry, device) == identity:
+        found = _cached_identity(ckpt, tc_path, arithmetic, registry, device) if tc_path.is_file() else None
+        if found is not None and found.startswith(identity):
             return ModelSource(Config.from_yaml_file(tc_path), ckpt, tc_path)
     return None
 

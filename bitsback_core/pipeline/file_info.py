@@ -12,7 +12,7 @@ from pathlib import Path
 
 import attrs
 
-from bitsback_core.compression.container import FORMAT_VERSION, CompressedFile
+from bitsback_core.compression.container import FORMAT_VERSION, FRAME_CODECS, CompressedFile
 
 __all__ = ["FileInfo", "describe_file"]
 
@@ -38,20 +38,27 @@ class FileInfo:
     model: str
     latent_dim: int
     model_name: str
-    #: The model's identity, full hex (a SHA-256).
+    #: The model identity the file stores, hex: the first 128 bits of its SHA-256.
     identity: str
     num_images: int
     image_shape: tuple[int, ...]
     dtype: str
     num_frames: int
     frame_images: int
-    #: Message bytes of each frame (without its 8 bytes of length and CRC).
+    #: Payload bytes of each frame (without its 9 bytes of length, codec and CRC).
     frame_bytes: tuple[int, ...]
-    #: Everything that is not message: prefix, header, its CRC and 8 bytes per frame.
+    #: Each frame's codec byte: 0 bits-back message, 1 bz2, 2 context model (``FRAME_CODECS``).
+    frame_codecs: tuple[int, ...]
+    #: Everything that is not payload: prefix, header, its CRC and 9 bytes per frame.
     header_bytes: int
     file_bytes: int
     #: 8 * file_bytes / (num_images * pixels per image).
     file_bpd: float
+
+    @property
+    def codec_counts(self) -> dict[str, int]:
+        """How many frames each codec coded, by codec name, in codec order."""
+        return {name: self.frame_codecs.count(code) for code, name in FRAME_CODECS.items() if code in self.frame_codecs}
 
     def as_dict(self) -> dict[str, object]:
         return attrs.asdict(self)
@@ -90,6 +97,7 @@ def describe_file(path: Path | str) -> FileInfo:
         num_frames=len(container.frames),
         frame_images=h.frame_images,
         frame_bytes=tuple(len(frame) for frame in container.frames),
+        frame_codecs=container.codecs,
         header_bytes=container.overhead_bytes,
         file_bytes=file_bytes,
         file_bpd=8 * file_bytes / (h.num_images * math.prod(h.image_shape)),

@@ -31,10 +31,12 @@ from bitsback_core.coders.interface import Coder
 from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.compression.container import (
     DEFAULT_FRAME_IMAGES,
+    MAX_MODEL_NAME,
     CompressedFile,
     ContainerError,
     Header,
     header_problem,
+    identity_prefix,
 )
 from bitsback_core.config import Config
 from bitsback_core.errors import BitsbackError, ConfigError, UnknownComponentError
@@ -114,7 +116,13 @@ def _printable(text: str) -> str:
 def _file_header(
     config: Config, registry: Registry, parts: Components, images: np.ndarray, count: int, frame_images: int
 ) -> Header:
-    """The header for ``count`` images ``images``; a value the format cannot hold is a ConfigError."""
+    """The header for ``count`` images ``images``; a value the format cannot hold is a ConfigError.
+
+    The model name is the catalogue's short name of the model's folder (``mnist-elbo``), cut
+    to the format's 32 characters: a label for messages and the lookup order, never a path.
+    """
+    from bitsback_core.models.catalogue import model_name as catalogue_name
+
     iterative = config.iterative_post_improvement
     layout = choose_layout(config, min(count, max(1, frame_images)))
     source = parts.source
@@ -130,8 +138,8 @@ def _file_header(
         iterative=(config.iterative_improvement_steps, config.iterative_improvement_lr) if iterative else None,
         model=registry.entry("model", source.train_config.model).name,
         latent_dim=parts.model.latent_dim,
-        identity=bytes.fromhex(_identity_of(parts, config.arithmetic)),
-        model_name=_printable(source.checkpoint.resolve().parent.name),
+        identity=identity_prefix(_identity_of(parts, config.arithmetic)),
+        model_name=_printable(catalogue_name(source.checkpoint.resolve().parent.name))[:MAX_MODEL_NAME],
         dtype=images.dtype.str,
         image_shape=tuple(int(d) for d in images.shape[1:]),
         num_images=count,
@@ -392,7 +400,7 @@ def _check_model(header: Header, parts: Components, registry: Registry, name: st
             f"{name} holds images of shape {header.image_shape}; its model codes {parts.model.obs_dim} pixels"
         )
     actual = _identity_of(parts, header.arithmetic)
-    if actual != header.identity_hex:
+    if not header.identity_matches(actual):
         raise ConfigError(
             f"model {source.checkpoint} (sha256 {actual[:12]}...) is not the one {name} was "
             f"compressed with (sha256 {header.identity_hex[:12]}...): pass the right --checkpoint"

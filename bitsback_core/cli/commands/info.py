@@ -50,11 +50,22 @@ def _frames_lines(info: FileInfo) -> list[str]:
     sizes = info.frame_bytes
     head = f"frames:      {info.num_frames} of up to {info.frame_images:,} images"
     if len(sizes) <= MAX_LISTED_FRAMES:
-        return [head, f"frame bytes: {', '.join(f'{s:,}' for s in sizes)}"]
+        return [head, f"frame bytes: {', '.join(f'{s:,}' for s in sizes)}", _codecs_line(info)]
     return [
         head,
         f"frame bytes: min {min(sizes):,}, max {max(sizes):,}, total {sum(sizes):,}",
+        _codecs_line(info),
     ]
+
+
+def _codecs_line(info: FileInfo) -> str:
+    """Each frame's codec in order when that fits the line, else how many frames each coded."""
+    from bitsback_core.compression.container import FRAME_CODECS
+
+    listed = "codecs:      " + ", ".join(FRAME_CODECS[c] for c in info.frame_codecs)
+    if len(listed) <= WIDTH:
+        return listed
+    return "codecs:      " + ", ".join(f"{name} {count:,}" for name, count in info.codec_counts.items()) + " frames"
 
 
 #: Width of the label column ("file:        ") and of the whole report.
@@ -88,10 +99,10 @@ def lines(info: FileInfo) -> list[str]:
         f"iterative:   {iterative}",
         "model:       "
         + _fit(f"{info.model_name or '(unnamed)'} ({info.model}, {info.latent_dim} latents)"),
-        f"identity:    {info.identity[:16]}...",
+        f"identity:    {info.identity} (128 bits of the model's sha256)",
         f"images:      {info.num_images:,} of shape {shape}, dtype {info.dtype}",
         *_frames_lines(info),
-        f"header:      {info.header_bytes:,} bytes (header, checksums, frame lengths)",
+        f"header:      {info.header_bytes:,} bytes (header, checksums, frame lengths, codecs)",
         f"size:        {info.file_bytes:,} bytes, {info.file_bpd:.4f} bits/dim",
     ]
 
