@@ -212,7 +212,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
 
     # 2. Code each input in turn.
     reports: list[dict[str, Any]] = []
-    for source, output, images in zip(inputs or [None], outputs, batches):
+    sources: list[str | None] = [*inputs] if inputs else [None]
+    for source, output, images in zip(sources, outputs, batches):
         with terminal.tasks() as progress:
             result = _compress_one(
                 config, registry, images, output, args, progress,
