@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import attrs
 import numpy as np
@@ -148,10 +148,13 @@ def run_defaults(config: Config, registry: Registry, given: Collection[str]) -> 
 def run_compression(
     config: Config, registry: Registry, progress: ProgressFactory = no_progress,
     notes: tuple[str, ...] = (),
+    report: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the seed's compression experiment for ``config``; see the module docstring.
 
-    ``notes`` (e.g. from :func:`run_defaults`) are passed through to the result.
+    ``notes`` (e.g. from :func:`run_defaults`) are passed through to the result, with the
+    dataset's notice added; ``report`` receives each of them once the model and the data
+    are loaded, before coding starts (so a run that fails to start reports only its error).
     """
     device, warning = resolve_device(config.gpu)
     warnings = (warning,) if warning else ()
@@ -161,6 +164,8 @@ def run_compression(
     if dataset.notice:
         notes = (*notes, dataset.notice)
     x = load_images(config, registry, dataset=dataset)
+    for note in notes if report is not None else ():
+        report(note)
     num, obs_dim = x.shape
 
     ideal = ideal_bpd(parts.model, x, config.num_particles, config.seed)

@@ -50,12 +50,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     config = config_from_args(args)
     registry = load_registry()
     config, notes = run_defaults(config, registry, _given_keys(args))
-    for note in notes:  # before the run: what it is about to do
-        terminal.info(note)
     with terminal.tasks() as progress:
-        result = run_compression(config, registry, progress, notes=notes)
-    for note in result.notes[len(notes) :]:  # found during the run (e.g. the data source)
-        terminal.info(note)
+        result = run_compression(config, registry, progress, notes=notes, report=terminal.info)
     for warning in result.warnings:
         terminal.warn(warning)
     if config.json:
