@@ -7,6 +7,8 @@ in portable arithmetic, so its bytes are the same on every machine. ``golden.jso
 how each was made (the config values, frames) and the sha256 of the images it decodes to;
 ``test_golden_files.py`` decodes every file and re-encodes the images to the same bytes.
 Run this only with a format version bump: the point of the files is that they never change.
+(Format 2 was re-pinned once before its release, when its header became compact and
+frames gained a codec byte; the messages inside the files did not change.)
 """
 
 from __future__ import annotations
