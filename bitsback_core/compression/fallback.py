@@ -62,7 +62,7 @@ CODEC_CONTEXT = 2
 #: Codec 2's template, bit ``k`` of the context is the pixel at ``(dy, dx)`` from the one
 #: being coded: five of the row two up, five of the row above, three to the left on the
 #: current row and one more to the upper right. Measured on the 10,000 EMNIST ``mnist``
-#: test images (docs/performance.md): 14 pixels beat 10 (JBIG's count) by 3-4% and 16 or
+#: test images (docs/performance.md): 14 pixels beat 10 (JBIG's count) by 2-4% and 16 or
 #: 18 by nothing that lasts over both binarizations, and fewer contexts learn faster on
 #: short frames. Changing it changes the format.
 TEMPLATE: tuple[tuple[int, int], ...] = (
