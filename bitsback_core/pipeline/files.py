@@ -18,10 +18,13 @@ as a :class:`VerificationError`.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import attrs
 import numpy as np
@@ -31,10 +34,12 @@ from bitsback_core.coders.interface import Coder
 from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.compression.container import (
     DEFAULT_FRAME_IMAGES,
+    FRAME_HEAD_BYTES,
     MAX_MODEL_NAME,
     CompressedFile,
     ContainerError,
     Header,
+    encode_frame,
     header_problem,
     identity_prefix,
 )
@@ -49,9 +54,10 @@ from bitsback_core.pipeline.components import (
     find_model_by_identity,
 )
 from bitsback_core.pipeline.device import resolve_device
+from bitsback_core.pipeline.frames import default_jobs, map_in_order, select_frames
 from bitsback_core.pipeline.progress import Advance, ProgressFactory, no_progress
 from bitsback_core.pipeline.run import choose_layout
-from bitsback_core.registry import Registry
+from bitsback_core.registry import Registry, load_registry
 
 __all__ = [
     "CompressResult",
@@ -60,7 +66,9 @@ __all__ = [
     "compress_to_file",
     "decode_container",
     "decompress_file",
+    "decompress_to_npy",
     "float_arithmetic_warning",
+    "iter_decoded_frames",
 ]
 
 
@@ -98,6 +106,61 @@ def as_binary_images(x: np.ndarray, obs_dim: int) -> tuple[np.ndarray, tuple[int
     if np.any((x != 0) & (x != 1)):
         raise ConfigError("images must be binary (0/1): binarize them first")
     return x.reshape(x.shape[0], obs_dim).astype(np.uint8), tuple(x.shape[1:])
+
+
+#: Rows checked or copied at a time when the input is scanned before coding.
+_SCAN_ROWS = 10_000
+
+
+def _check_images(images: Any, obs_dim: int) -> np.ndarray:
+    """``images`` as an array (a memmap stays one), checked like :func:`as_binary_images`.
+
+    Unlike :func:`as_binary_images` nothing is flattened or copied whole: the values are
+    scanned ``_SCAN_ROWS`` at a time and a memory-mapped input's pages are let go after
+    each block, so a million images are checked before coding in bounded memory.
+    """
+    x = np.asarray(images)
+    if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != obs_dim:
+        raise ConfigError(f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer) and not np.issubdtype(x.dtype, np.bool_):
+        raise ConfigError(f"images must be integers 0/1, got dtype {x.dtype}")
+    for start in range(0, x.shape[0], _SCAN_ROWS):
+        block = x[start : start + _SCAN_ROWS]
+        if x.dtype == np.bool_:
+            block = block.view(np.uint8)  # a bool array's bytes can hold values other than 0/1
+        bad = np.any(block > 1) if np.issubdtype(block.dtype, np.unsignedinteger) else np.any((block != 0) & (block != 1))
+        _release_pages(x)
+        if bad:
+            raise ConfigError("images must be binary (0/1): binarize them first")
+    return x
+
+
+def _rows(x: np.ndarray, sl: slice, obs_dim: int) -> np.ndarray:
+    """Images ``sl`` of ``x`` as a fresh ``(n, obs_dim)`` uint8 array (the coder's input)."""
+    rows = np.array(x[sl], dtype=np.uint8, copy=True).reshape(-1, obs_dim)
+    _release_pages(x)
+    return rows
+
+
+def _release_pages(x: np.ndarray) -> None:
+    """Let the kernel drop a read-only memory-mapped input's pages from this process.
+
+    Pages read through a mapping stay resident (and counted in the process's RSS) until
+    the kernel needs the memory; coding a 784 MB input frame by frame would otherwise end
+    with all of it resident. ``MADV_DONTNEED`` on a read-only shared mapping only unmaps:
+    the data stays in the page cache and is read back on the next access. Anything else
+    (an ordinary array, a writable or copy-on-write map) is left alone.
+    """
+    if not isinstance(x, np.memmap) or getattr(x, "mode", None) != "r" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    base: Any = x
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None:
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed map or an OS without it: only memory is at stake
+            pass
 
 
 def float_arithmetic_warning(name: str) -> str:
@@ -162,20 +225,25 @@ def _identity_of(parts: Components, arithmetic: str) -> str:
 
 
 def _encode_frames(
-    coder: Coder, x: np.ndarray, header: Header, advance: Advance
-) -> tuple[list[bytes], float, int]:
-    """Each frame's message bytes, and the net and total bits of all frames together."""
-    frames, net, total = [], 0.0, 0
+    coder: Coder, x: np.ndarray, header: Header, obs_dim: int, out: BinaryIO, advance: Advance
+) -> tuple[float, int]:
+    """Code frame after frame of ``x`` and append each to ``out`` at once; net and total bits.
+
+    Only one frame's images and message are held at a time, so the memory needed does not
+    grow with the input.
+    """
+    net, total = 0.0, 0
     for index in range(header.num_frames):
         layout = header.frame_layout(index)
         message = Message(
             (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
         )
-        encode_dataset(coder, x[header.frame_slice(index)], layout, message, advance)
-        frames.append(message.to_frame_bytes())
+        encode_dataset(coder, _rows(x, header.frame_slice(index), obs_dim), layout, message, advance)
+        frame = message.to_frame_bytes()
+        out.write(encode_frame(header.checksum(), index, frame))
         net += message.net_bits
         total += message.total_bits
-    return frames, net, total
+    return net, total
 
 
 def compress_to_file(
@@ -187,14 +255,20 @@ def compress_to_file(
     progress: ProgressFactory = no_progress,
     verify: bool = True,
     frame_images: int = DEFAULT_FRAME_IMAGES,
+    *,
+    jobs: int | None = None,
 ) -> CompressResult:
     """Encode ``images`` with the configured coder and write the compressed file.
 
-    ``frame_images`` images go into each frame (independent messages). With ``verify``
-    (the default) the written bytes are decoded as ``decompress`` would decode them and
-    compared with ``images`` before the file is moved into place; a mismatch or a decoding
-    error raises :class:`VerificationError` and leaves no output (an existing file is
-    kept). The output is always written atomically.
+    ``images`` is any array-like of 0/1 images; a read-only ``np.memmap`` (``np.load(...,
+    mmap_mode="r")``) is read a frame at a time and never held whole. ``frame_images``
+    images go into each frame (independent messages), and each frame is written to a
+    temporary file beside ``output`` as soon as it is coded. With ``verify`` (the default)
+    the written bytes are decoded frame by frame as ``decompress`` would decode them, in
+    ``jobs`` processes (default: one per CPU, at most one per frame; 1 = this process),
+    and compared with ``images``; a mismatch or a decoding error raises
+    :class:`VerificationError` and leaves no output (an existing file is kept). The
+    output is always moved into place atomically.
     """
     output = Path(output)
     if output.exists() and not overwrite:
@@ -203,57 +277,44 @@ def compress_to_file(
         raise FileNotFoundError(f"directory {output.parent} does not exist")
     device, _ = resolve_device(config.gpu)
     parts = build_components(config, registry, device)
-    original = np.asarray(images)
-    x, _ = as_binary_images(original, parts.model.obs_dim)
-    header = _file_header(config, registry, parts, original, x.shape[0], frame_images)
+    obs_dim = parts.model.obs_dim
+    x = _check_images(images, obs_dim)
+    header = _file_header(config, registry, parts, x, x.shape[0], frame_images)
+    if jobs is not None:
+        default_jobs(jobs, header.num_frames, header.num_images)  # a bad value is refused before any work
     coder = build_coder(config, registry, parts)
-    started = time.perf_counter()
-    frames, net_bits, total_bits = _encode_frames(coder, x, header, progress("encode", x.shape[0]))
-    encode_s = time.perf_counter() - started
-    container = CompressedFile(header=header, frames=tuple(frames))
-    data = container.to_bytes()
-    verify_s = _write_checked(data, output, overwrite, verify, registry, original, parts, config.gpu, progress)
-    return CompressResult(
-        path=str(output),
-        num_images=int(x.shape[0]),
-        obs_dim=int(x.shape[1]),
-        file_bytes=len(data),
-        net_bits=net_bits,
-        total_bits=total_bits,
-        encode_s=encode_s,
-        header_bytes=container.overhead_bytes,
-        num_frames=len(frames),
-        verify_s=verify_s,
-    )
-
-
-def _write_checked(
-    data: bytes,
-    output: Path,
-    overwrite: bool,
-    verify: bool,
-    registry: Registry,
-    original: np.ndarray,
-    parts: Components,
-    gpu: int,
-    progress: ProgressFactory,
-) -> float | None:
-    """Write ``data`` beside ``output``, verify it if asked, move it into place; verify seconds."""
-    verify_s: float | None = None
+    head = header.to_bytes()
     # A new hidden file beside the output (same file system, so the final rename is atomic;
-    # opened with "x", so it gets the usual permissions and never clobbers anything).
+    # opened with "x", so it gets the usual permissions and never clobbers anything). It
+    # is created before coding, so an unwritable folder is reported before any work.
     tmp = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
+    verify_s: float | None = None
     try:
         with open(tmp, "xb") as fh:
-            fh.write(data)
+            fh.write(head)
+            started = time.perf_counter()
+            net_bits, total_bits = _encode_frames(coder, x, header, obs_dim, fh, progress("encode", x.shape[0]))
+            encode_s = time.perf_counter() - started
         if verify:
             started = time.perf_counter()
-            _verify_written(tmp, output, registry, original, str(parts.source.checkpoint), gpu, progress)
+            _verify_written(tmp, output, registry, x, header, str(parts.source.checkpoint), config.gpu, progress, jobs)
             verify_s = time.perf_counter() - started
+        file_bytes = tmp.stat().st_size
         _move_into_place(tmp, output, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
-    return verify_s
+    return CompressResult(
+        path=str(output),
+        num_images=int(x.shape[0]),
+        obs_dim=int(obs_dim),
+        file_bytes=file_bytes,
+        net_bits=net_bits,
+        total_bits=total_bits,
+        encode_s=encode_s,
+        header_bytes=len(head) + FRAME_HEAD_BYTES * header.num_frames,
+        num_frames=header.num_frames,
+        verify_s=verify_s,
+    )
 
 
 def _verify_written(
@@ -261,44 +322,60 @@ def _verify_written(
     output: Path,
     registry: Registry,
     original: np.ndarray,
+    header: Header,
     checkpoint: str,
     gpu: int,
     progress: ProgressFactory,
+    jobs: int | None,
 ) -> None:
     """Decode the bytes in ``tmp`` like ``decompress`` would; raise unless they give ``original``.
 
     ``checkpoint`` is the encoder's model (a decoder elsewhere finds it by identity or
-    ``--checkpoint``; its identity is checked either way). The decoded array must equal
-    ``original`` in values, shape and dtype. Errors name ``output``, not the temporary file.
+    ``--checkpoint``; its identity is checked either way). The file must parse to
+    ``header`` and every decoded frame must equal its images of ``original`` in values,
+    shape and dtype; frames are compared as they arrive, so neither side is held whole.
+    Errors name ``output``, not the temporary file.
     """
+    expected_shape = (header.frame_images, *original.shape[1:])
     try:
-        container = CompressedFile.from_bytes(tmp.read_bytes(), name=str(output))
-        decoded, _ = decode_container(
+        container = CompressedFile.read(tmp)
+        if container.header != header:
+            raise ContainerError("the header read back differs from the header written")
+        decoded_frames = iter_decoded_frames(
             container,
             registry,
             checkpoint=checkpoint,
             gpu=gpu,
             progress=lambda _, total: progress("verify", total),
             name=str(output),
+            jobs=jobs,
         )
+        for index, decoded in decoded_frames:
+            sl = header.frame_slice(index)
+            if decoded.dtype != original.dtype or decoded.shape[1:] != expected_shape[1:] or (
+                decoded.shape[0] != sl.stop - sl.start
+            ):
+                raise VerificationError(
+                    f"verification failed: decoded frame {index} as a {decoded.dtype} array of shape "
+                    f"{decoded.shape}, expected {original.dtype} of shape "
+                    f"{(sl.stop - sl.start, *original.shape[1:])}; {output} was not written"
+                )
+            flat = _rows(original, sl, decoded[0].size)
+            rows = np.flatnonzero(np.any(decoded.reshape(flat.shape) != flat, axis=1))
+            if rows.size:
+                raise VerificationError(
+                    f"verification failed: decoded images differ from the input at image "
+                    f"{sl.start + int(rows[0])} ({rows.size} of {flat.shape[0]} in frame {index} differ); "
+                    f"{output} was not written"
+                )
+    except VerificationError:
+        raise
     except Exception as exc:  # any decoder failure means the file is unusable
         detail = " ".join(str(exc).split()) or "no message"
         raise VerificationError(
             f"verification failed: {output} does not decode ({type(exc).__name__}: {detail}); "
             f"{output} was not written"
         ) from exc
-    if decoded.shape != original.shape or decoded.dtype != original.dtype:
-        raise VerificationError(
-            f"verification failed: decoded {decoded.dtype} array of shape {decoded.shape}, "
-            f"expected {original.dtype} of shape {original.shape}; {output} was not written"
-        )
-    flat = original.reshape(original.shape[0], -1)
-    rows = np.flatnonzero(np.any(decoded.reshape(flat.shape) != flat, axis=1))
-    if rows.size:
-        raise VerificationError(
-            f"verification failed: decoded images differ from the input at image {int(rows[0])} "
-            f"({rows.size} of {flat.shape[0]} differ); {output} was not written"
-        )
 
 
 def _move_into_place(tmp: Path, output: Path, overwrite: bool) -> None:
@@ -314,18 +391,6 @@ def _move_into_place(tmp: Path, output: Path, overwrite: bool) -> None:
         if output.exists():
             raise FileExistsError(f"{output} already exists (use --force to overwrite)") from None
         os.replace(tmp, output)
-
-
-def decompress_file(
-    path: Path,
-    registry: Registry,
-    checkpoint: str | None = None,
-    gpu: int = -1,
-    progress: ProgressFactory = no_progress,
-) -> tuple[np.ndarray, Header]:
-    """Decode a compressed file; returns the images (original shape and dtype) and the header."""
-    container = CompressedFile.read(Path(path))
-    return decode_container(container, registry, checkpoint, gpu, progress, name=str(path))
 
 
 # --- decoding ------------------------------------------------------------------------------
@@ -407,8 +472,40 @@ def _check_model(header: Header, parts: Components, registry: Registry, name: st
         )
 
 
+def _build_frame_decoder(
+    header: Header,
+    checkpoint: str | None,
+    gpu: int,
+    name: str,
+    registry: Registry | None = None,
+    advance: Advance | None = None,
+) -> Callable[[tuple[int, bytes]], np.ndarray]:
+    """A function decoding ``(index, frame bytes)`` of a file with ``header`` to uint8 rows.
+
+    Builds the coder from the header alone (plus the ``checkpoint``/``gpu`` overrides), so
+    decoding depends on nothing of the process that encoded it, and checks the model is
+    the encoder's. Module-level so a worker process can build its own (``registry`` None:
+    the installed plugins, :func:`load_registry`); ``advance`` is told of every decoded
+    image (this process only: workers report whole frames through their results).
+    """
+    registry = load_registry() if registry is None else registry
+    _check_installed(header, registry, name)
+    config = _locate_model(header, _decoder_config(header, gpu), registry, checkpoint, name)
+    device, _ = resolve_device(config.gpu)
+    parts = build_components(config, registry, device)
+    _check_model(header, parts, registry, name)
+    coder = build_coder(config, registry, parts)
+    obs_dim = parts.model.obs_dim
+
+    def decode(task: tuple[int, bytes]) -> np.ndarray:
+        index, frame = task
+        return _decode_frame(coder, header, index, frame, obs_dim, advance, name)
+
+    return decode
+
+
 def _decode_frame(
-    coder: Coder, header: Header, index: int, frame: bytes, obs_dim: int, advance: Advance, name: str
+    coder: Coder, header: Header, index: int, frame: bytes, obs_dim: int, advance: Advance | None, name: str
 ) -> np.ndarray:
     """Decode frame ``index`` on its own; any inconsistency is a ContainerError naming the frame."""
     where = f"{name}, frame {index}"
@@ -428,6 +525,49 @@ def _decode_frame(
     return x
 
 
+def iter_decoded_frames(
+    container: CompressedFile,
+    registry: Registry,
+    checkpoint: str | None = None,
+    gpu: int = -1,
+    progress: ProgressFactory = no_progress,
+    name: str = "input",
+    *,
+    frames: slice | None = None,
+    jobs: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode the selected frames in order: ``(frame index, images)`` one frame at a time.
+
+    ``frames`` selects frame indices with slice semantics (None: all); a bound outside the
+    file's frames or an empty selection is a :class:`FrameRangeError`, raised before any
+    model is loaded. ``jobs`` processes decode (default: one per CPU, at most one per
+    selected frame; 1 = this process only); the bytes decoded and the images returned do
+    not depend on it. The model is loaded and checked here before any worker starts, so a
+    wrong model is one error, not one per process. Worker processes find the model the
+    same way from the installed plugins. Each frame's images come in the input's dtype and
+    image shape.
+    """
+    header = container.header
+    selected = select_frames(header.num_frames, frames, name)
+    total = sum(header.frame_slice(i).stop - header.frame_slice(i).start for i in selected)
+    workers = default_jobs(jobs, len(selected), total)
+    advanced = [0]  # images this process reported while decoding the frame just returned
+
+    def count(n: int) -> None:
+        advanced[0] += n
+        advance(n)
+
+    local = _build_frame_decoder(header, checkpoint, gpu, name, registry, count)
+    advance = progress("decode", total)
+    tasks = [(index, container.frames[index]) for index in selected]
+    args = (header, checkpoint, gpu, name)
+    dtype, shape = np.dtype(header.dtype), header.image_shape
+    for index, rows in zip(selected, map_in_order(local, _build_frame_decoder, args, tasks, workers), strict=True):
+        advance(rows.shape[0] - advanced[0])  # a worker's frame, or nothing left to report
+        advanced[0] = 0
+        yield index, rows.reshape((rows.shape[0], *shape)).astype(dtype, copy=False)
+
+
 def decode_container(
     container: CompressedFile,
     registry: Registry,
@@ -435,24 +575,86 @@ def decode_container(
     gpu: int = -1,
     progress: ProgressFactory = no_progress,
     name: str = "input",
+    *,
+    frames: slice | None = None,
+    jobs: int | None = None,
 ) -> tuple[np.ndarray, Header]:
     """Decode a parsed file held in memory; ``name`` labels it in error messages.
 
-    Rebuilds the coder from the header alone (plus the ``checkpoint``/``gpu`` overrides),
-    so decoding depends on nothing of the process that encoded it. Returns the images in
-    the input's shape and dtype, and the header.
+    Returns the images of the selected ``frames`` (default all) in the input's shape and
+    dtype, and the header; ``jobs`` as in :func:`iter_decoded_frames`. The whole output is
+    built in memory: :func:`decompress_to_npy` writes a file frame by frame instead.
     """
+    parts = [x for _, x in iter_decoded_frames(
+        container, registry, checkpoint, gpu, progress, name, frames=frames, jobs=jobs
+    )]  # fmt: skip
+    return np.concatenate(parts), container.header
+
+
+def decompress_file(
+    path: Path,
+    registry: Registry,
+    checkpoint: str | None = None,
+    gpu: int = -1,
+    progress: ProgressFactory = no_progress,
+    *,
+    frames: slice | None = None,
+    jobs: int | None = None,
+) -> tuple[np.ndarray, Header]:
+    """Decode a compressed file; returns the images (original shape and dtype) and the header."""
+    container = CompressedFile.read(Path(path))
+    return decode_container(container, registry, checkpoint, gpu, progress, name=str(path), frames=frames, jobs=jobs)
+
+
+def decompress_to_npy(
+    path: Path,
+    output: Path,
+    registry: Registry,
+    checkpoint: str | None = None,
+    gpu: int = -1,
+    progress: ProgressFactory = no_progress,
+    *,
+    frames: slice | None = None,
+    jobs: int | None = None,
+    overwrite: bool = False,
+    container: CompressedFile | None = None,
+    name: str | None = None,
+) -> tuple[int, Header]:
+    """Decode ``path`` into the ``.npy`` file ``output`` one frame at a time; (images, header).
+
+    The array header is written first (its shape is known from the file header and the
+    selection), then each frame's images as soon as they are decoded, so memory holds a
+    few frames, not the output. Written with plain writes rather than through a memory
+    map: pages written through a map stay in the process's resident set. The file goes
+    to a temporary name beside ``output`` and is renamed into place when complete; an
+    error or Ctrl-C leaves no partial file and never replaces an existing one unless
+    ``overwrite``. ``container``: ``path`` already parsed (a caller that inspected it, or
+    stdin); ``name`` labels it in errors (default ``path``).
+    """
+    output, path = Path(output), Path(path)
+    name = str(path) if name is None else name
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} already exists (use --force to overwrite)")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"directory {output.parent} does not exist")
+    container = CompressedFile.read(path) if container is None else container
     header = container.header
-    _check_installed(header, registry, name)
-    config = _locate_model(header, _decoder_config(header, gpu), registry, checkpoint, name)
-    device, _ = resolve_device(config.gpu)
-    parts = build_components(config, registry, device)
-    _check_model(header, parts, registry, name)
-    coder = build_coder(config, registry, parts)
-    advance = progress("decode", header.num_images)
-    decoded = [
-        _decode_frame(coder, header, index, frame, parts.model.obs_dim, advance, name)
-        for index, frame in enumerate(container.frames)
-    ]
-    images = np.concatenate(decoded).reshape((header.num_images, *header.image_shape))
-    return images.astype(np.dtype(header.dtype)), header
+    selected = select_frames(header.num_frames, frames, name)
+    count = sum(header.frame_slice(i).stop - header.frame_slice(i).start for i in selected)
+    array_header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(header.dtype)),
+        "fortran_order": False,
+        "shape": (count, *header.image_shape),
+    }
+    tmp = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            np.lib.format.write_array_header_1_0(fh, array_header)
+            decoded = iter_decoded_frames(
+                container, registry, checkpoint, gpu, progress, name, frames=frames, jobs=jobs
+            )
+            fh.writelines(np.ascontiguousarray(images).tobytes() for _, images in decoded)
+        _move_into_place(tmp, output, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count, header

@@ -26,11 +26,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from bitsback_core.errors import BitsbackError
+from bitsback_core.errors import BitsbackError, ConfigError
 
 __all__ = [
-    "FrameRangeError",
     "IMAGES_PER_JOB",
+    "FrameRangeError",
     "WorkerError",
     "available_cpus",
     "default_jobs",
@@ -74,7 +74,7 @@ def default_jobs(jobs: int | None, tasks: int, images: int | None = None) -> int
         limit = tasks if images is None else max(1, images // IMAGES_PER_JOB)
         return max(1, min(available_cpus(), tasks, limit))
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise FrameRangeError(f"jobs must be a positive integer, got {jobs!r}")
+        raise ConfigError(f"jobs must be a positive integer, got {jobs!r}")
     return max(1, min(jobs, tasks))
 
 
@@ -133,7 +133,7 @@ def _init_worker(build: Callable[..., Callable[[Any], Any]], args: tuple[Any, ..
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         _WORKER = build(*args)
-    except BaseException as exc:  # reported through the first task, as the parent would raise it
+    except BaseException as exc:  # noqa: BLE001 - reported through the first task, as the parent would raise it
         _WORKER = exc
 
 

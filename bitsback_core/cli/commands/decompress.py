@@ -53,7 +53,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="model.pt to decode with (default: the installed model with the file's identity)",
     )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
+    add_frame_options(parser)
     return parser
+
+
+def add_frame_options(parser: argparse.ArgumentParser) -> None:
+    """--frames and --jobs (``bitsback test`` takes them too)."""
+    parser.add_argument(
+        "--frames",
+        default=None,
+        metavar="A:B",
+        help="decode only frames A..B-1 (slice; either end optional; K alone: frame K)",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes decoding frames (default: one per CPU and frame; 1: this one)",
+    )
 
 
 def plan_outputs(args: argparse.Namespace) -> list[str]:
@@ -98,8 +117,15 @@ def _parse(source: str) -> CompressedFile:
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     import time
 
+    import numpy as np
+
     from bitsback_core.compression.container import write_new_file
-    from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
+    from bitsback_core.pipeline.files import (
+        decode_container,
+        decompress_to_npy,
+        float_arithmetic_warning,
+    )
+    from bitsback_core.pipeline.frames import default_jobs, parse_frame_range, select_frames
     from bitsback_core.pipeline.image_io import (
         check_png_folder_output,
         images_to_bytes,
@@ -113,6 +139,9 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     # parsed again when decoded, so only one is held in memory at a time (stdin is kept).
     outputs = plan_outputs(args)
     check_gpu(args.gpu)
+    frames = None if args.frames is None else parse_frame_range(args.frames)
+    if args.jobs is not None:
+        default_jobs(args.jobs, 1)  # refuses a count below 1
     check_distinct(args.inputs, outputs)
     kept: dict[str, CompressedFile] = {}
     for source, output in zip(args.inputs, outputs):
@@ -120,6 +149,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         if source == STDIO:
             kept[source] = container
         header = container.header
+        select_frames(header.num_frames, frames, "stdin" if source == STDIO else source)
         if output == STDIO:
             continue
         kind = output_kind(Path(output))
@@ -135,8 +165,21 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         if not container.header.portable:
             terminal.warn(float_arithmetic_warning(name))
         started = time.perf_counter()
+        # A .npy is written frame by frame as frames are decoded (bounded memory for any size).
+        streamed = output != STDIO and output_kind(Path(output)) == "npy"
         with terminal.tasks() as progress:
-            images, _ = decode_container(container, registry, args.checkpoint, args.gpu, progress, name=name)
+            if streamed:
+                count, header = decompress_to_npy(
+                    Path(name), Path(output), registry, args.checkpoint, args.gpu, progress,
+                    frames=frames, jobs=args.jobs, overwrite=args.force, container=container, name=name,
+                )  # fmt: skip
+                # The result line needs only the shape and dtype: a view of one zero holds them.
+                images = np.broadcast_to(np.zeros((), header.dtype), (count, *header.image_shape))
+            else:
+                images, _ = decode_container(
+                    container, registry, args.checkpoint, args.gpu, progress, name=name,
+                    frames=frames, jobs=args.jobs,
+                )  # fmt: skip
         seconds = time.perf_counter() - started
         del container
         if output == STDIO:
@@ -145,7 +188,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             sys.stdout.buffer.flush()
         elif output_kind(Path(output)) == "png":
             write_png_folder(images, Path(output), overwrite=args.force)
-        else:
+        elif not streamed:
             write_new_file(Path(output), images_to_bytes(images, output_kind(Path(output))), args.force)
         if args.rm and source != STDIO:
             Path(source).unlink()

@@ -27,6 +27,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="model.pt to decode with (default: the installed model with the file's identity)",
     )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
+    from bitsback_core.cli.commands.decompress import add_frame_options
+
+    add_frame_options(parser)
     return parser
 
 
@@ -35,11 +38,15 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     import time
 
     from bitsback_core.compression.container import CompressedFile
-    from bitsback_core.pipeline.files import decode_container, float_arithmetic_warning
+    from bitsback_core.pipeline.files import float_arithmetic_warning, iter_decoded_frames
+    from bitsback_core.pipeline.frames import default_jobs, parse_frame_range
     from bitsback_core.pipeline.prechecks import check_gpu
     from bitsback_core.registry import load_registry
 
     check_gpu(args.gpu)
+    frames = None if args.frames is None else parse_frame_range(args.frames)
+    if args.jobs is not None:
+        default_jobs(args.jobs, 1)  # refuses a count below 1
     registry = load_registry()
     for path in args.inputs:
         # Read once, warn before decoding, decode the parsed file: as decompress does.
@@ -47,13 +54,15 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         if not container.header.portable:
             terminal.warn(float_arithmetic_warning(str(path)))
         started = time.perf_counter()
-        with terminal.tasks() as progress:
-            images, header = decode_container(
-                container, registry, args.checkpoint, args.gpu, progress, name=str(path)
+        with terminal.tasks() as progress:  # frame by frame: nothing is kept
+            decoded = iter_decoded_frames(
+                container, registry, args.checkpoint, args.gpu, progress, str(path), frames=frames, jobs=args.jobs
             )
+            count = sum(images.shape[0] for _, images in decoded)
         seconds = time.perf_counter() - started
+        header = container.header
         bpd = 8 * path.stat().st_size / (header.num_images * math.prod(header.image_shape))
-        rate = images.shape[0] / seconds if seconds > 0 else 0.0
-        fields = ["OK", f"{images.shape[0]:,} images", f"{bpd:.4f} bits/dim", f"{rate:,.0f} img/s"]
+        rate = count / seconds if seconds > 0 else 0.0
+        fields = ["OK", f"{count:,} images", f"{bpd:.4f} bits/dim", f"{rate:,.0f} img/s"]
         terminal.result_fields(str(path), fields)
     return 0

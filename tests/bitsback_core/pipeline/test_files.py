@@ -366,12 +366,12 @@ def test_as_binary_images_rejects(array: np.ndarray, match: str) -> None:
 
 
 def _decoder_returning(change: Callable[[np.ndarray], np.ndarray]):  # type: ignore[no-untyped-def]
-    """A stand-in for ``decode_container`` that decodes for real, then alters the images."""
-    real = files.decode_container
+    """A stand-in for ``iter_decoded_frames`` that decodes for real, then alters each frame."""
+    real = files.iter_decoded_frames
 
     def decode(container: CompressedFile, *args, **kwargs):  # type: ignore[no-untyped-def]
-        images, header = real(container, *args, **kwargs)
-        return change(images), header
+        for index, images in real(container, *args, **kwargs):
+            yield index, change(images)
 
     return decode
 
@@ -388,7 +388,7 @@ def test_a_file_that_decodes_to_other_images_is_not_kept(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(files, "decode_container", _decoder_returning(_flip_image_3))
+    monkeypatch.setattr(files, "iter_decoded_frames", _decoder_returning(_flip_image_3))
     out = tmp_path / "x.bbz"
     config = project_config()
     with pytest.raises(VerificationError, match="differ from the input at image 3") as info:
@@ -412,7 +412,7 @@ def test_a_decoder_error_fails_verification_and_names_the_cause(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
 
-    monkeypatch.setattr(files, "decode_container", broken)
+    monkeypatch.setattr(files, "iter_decoded_frames", broken)
     out = tmp_path / "x.bbz"
     with pytest.raises(VerificationError, match=r"not decode \(ValueError: push needs 1 <= freq"):
         compress_to_file(project_config(), registry, images[:2], out)
@@ -426,8 +426,8 @@ def test_decoded_shape_is_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     flat = _decoder_returning(lambda x: x.reshape(x.shape[0], -1))
-    monkeypatch.setattr(files, "decode_container", flat)
-    expected = r"shape \(2, 784\), expected uint8 of shape \(2, 28, 28\)"
+    monkeypatch.setattr(files, "iter_decoded_frames", flat)
+    expected = r"frame 0 as a uint8 array of shape \(2, 784\), expected uint8 of shape \(2, 28, 28\)"
     with pytest.raises(VerificationError, match=expected):
         compress_to_file(project_config(), registry, images[:2], tmp_path / "a")
     assert list(tmp_path.iterdir()) == []
@@ -440,13 +440,13 @@ def test_verification_decodes_the_written_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[tuple[bytes, dict]] = []
-    real = files.decode_container
+    real = files.iter_decoded_frames
 
     def spy(container: CompressedFile, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append((container.to_bytes(), kwargs))
         return real(container, *args, **kwargs)
 
-    monkeypatch.setattr(files, "decode_container", spy)
+    monkeypatch.setattr(files, "iter_decoded_frames", spy)
     out = tmp_path / "x.bbz"
     result = compress_to_file(project_config(), registry, images, out)
     assert len(seen) == 1 and seen[0][0] == out.read_bytes()
@@ -464,7 +464,7 @@ def test_no_verify_skips_decoding(
     def never(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("decoded although verify=False")
 
-    monkeypatch.setattr(files, "decode_container", never)
+    monkeypatch.setattr(files, "iter_decoded_frames", never)
     out = tmp_path / "x.bbz"
     result = compress_to_file(project_config(), registry, images, out, verify=False)
     assert result.verify_s is None and result.file_bytes == out.stat().st_size
