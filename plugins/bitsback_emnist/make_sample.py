@@ -26,19 +26,27 @@ def make_sample(data_dir: Path, output: Path, count: int = SAMPLE_COUNT) -> Path
     """Write the first ``count`` upright test images of ``data_dir`` (and labels) to ``output``."""
     dataset = EMNIST(data_dir, SAMPLE_SPLIT, train=False)
     if len(dataset) < count:
-        raise ValueError(f"{dataset.images_path} holds {len(dataset)} images; the sample needs {count}")
+        raise ValueError(
+            f"{dataset.images_path} holds {len(dataset)} images; the sample needs {count}"
+        )
     images = dataset.intensities(slice(0, count)).reshape(count, 28, 28)
     labels = dataset.labels(slice(0, count))
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "wb") as fh:
-        np.savez_compressed(fh, images=np.ascontiguousarray(images), labels=np.ascontiguousarray(labels))
+        np.savez_compressed(
+            fh, images=np.ascontiguousarray(images), labels=np.ascontiguousarray(labels)
+        )
     return output
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datadir", type=Path, required=True, help="folder with the EMNIST IDX files")
-    parser.add_argument("--output", type=Path, default=None, help="default: the package's sample file")
+    parser.add_argument(
+        "--datadir", type=Path, required=True, help="folder with the EMNIST IDX files"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help="default: the package's sample file"
+    )
     args = parser.parse_args(argv)
     written = make_sample(args.datadir, args.output or sample_path())
     print(f"wrote {written} ({written.stat().st_size} bytes)")

@@ -46,5 +46,7 @@ def load_sample(path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"the packaged EMNIST sample {path} does not hold uint8 28x28 images")
     if labels.shape != (len(images),) or labels.dtype != np.uint8:
-        raise ValueError(f"the packaged EMNIST sample {path} has labels that do not match its images")
+        raise ValueError(
+            f"the packaged EMNIST sample {path} has labels that do not match its images"
+        )
     return images, labels

@@ -28,8 +28,16 @@ SHIPPED = package_models_dir()
 SOURCE = Path(__file__).resolve().parents[3] / "bitsback_core"
 
 
-def _model_folder(root: Path, name: str, *, split: str = "mnist", bound: str = "IWAE", particles: int = 5,
-                  test_bpd: tuple[float, ...] = (), weights: bytes = b"weights") -> Path:
+def _model_folder(
+    root: Path,
+    name: str,
+    *,
+    split: str = "mnist",
+    bound: str = "IWAE",
+    particles: int = 5,
+    test_bpd: tuple[float, ...] = (),
+    weights: bytes = b"weights",
+) -> Path:
     """A model folder with a minimal train_config, fake weights and optionally a log."""
     folder = root / name
     folder.mkdir(parents=True)
@@ -68,14 +76,26 @@ def test_scan_reads_split_bound_particles_best_test_loss_and_sha256(tmp_path: Pa
     iwae = found.get("MNIST-IWAE5")
     assert iwae is not None
     assert (iwae.split, iwae.bound, iwae.particles, iwae.test_bpd, iwae.test_images) == (
-        "mnist", "IWAE", 5, 0.25, 2000,
+        "mnist",
+        "IWAE",
+        5,
+        0.25,
+        2000,
     )
     assert iwae.sha256() == hashlib.sha256(b"abc").hexdigest()
     elbo = found.get("letters-elbo")
     assert elbo is not None and (elbo.bound, elbo.particles, elbo.test_bpd) == ("ELBO", 1, None)
     one = found.get("one-particle-iwae")
     assert one is not None and (one.bound, one.particles) == ("ELBO", 1)  # IWAE-1 is the ELBO
-    assert set(iwae.as_dict()) >= {"name", "split", "bound", "particles", "test_bpd", "sha256", "path"}
+    assert set(iwae.as_dict()) >= {
+        "name",
+        "split",
+        "bound",
+        "particles",
+        "test_bpd",
+        "sha256",
+        "path",
+    }
 
 
 def test_earlier_roots_win_a_name(tmp_path: Path) -> None:
@@ -86,11 +106,21 @@ def test_earlier_roots_win_a_name(tmp_path: Path) -> None:
 
 
 def test_roots_order_environment_package_user(tmp_path: Path) -> None:
-    env = {MODELS_ENV: os.pathsep.join([str(tmp_path / "e1"), "", str(tmp_path / "e2")]),
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env = {
+        MODELS_ENV: os.pathsep.join([str(tmp_path / "e1"), "", str(tmp_path / "e2")]),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
     roots = model_roots(tmp_path / "pkg", env)
-    assert roots == (tmp_path / "e1", tmp_path / "e2", tmp_path / "pkg", tmp_path / "cache" / "bitsback" / "models")
-    assert user_models_dir({"XDG_CACHE_HOME": "relative"}) == Path.home() / ".cache" / "bitsback" / "models"
+    assert roots == (
+        tmp_path / "e1",
+        tmp_path / "e2",
+        tmp_path / "pkg",
+        tmp_path / "cache" / "bitsback" / "models",
+    )
+    assert (
+        user_models_dir({"XDG_CACHE_HOME": "relative"})
+        == Path.home() / ".cache" / "bitsback" / "models"
+    )
 
 
 def test_for_particles_prefers_the_trained_count_then_the_closest(tmp_path: Path) -> None:
@@ -148,7 +178,9 @@ def test_the_shipped_models_are_package_data_with_their_figures() -> None:
 def test_a_new_folder_is_picked_up_by_the_rule(tmp_path: Path) -> None:
     assert SHIPPED is not None
     root = tmp_path / "root"
-    shutil.copytree(SHIPPED / "bin_emnist_split=mnist_iwae5", root / "bin_emnist_split=mnist_iwae50")
+    shutil.copytree(
+        SHIPPED / "bin_emnist_split=mnist_iwae5", root / "bin_emnist_split=mnist_iwae50"
+    )
     entry = scan([root]).get("mnist-iwae50")
     assert isinstance(entry, CatalogueEntry) and entry.checkpoint.is_file()
 

@@ -52,7 +52,9 @@ def test_unknown_name_lists_the_installed_ones(installed: dict[str, Path]) -> No
     assert "\n" not in str(info.value)
 
 
-def test_a_file_named_like_a_word_is_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_named_like_a_word_is_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "weights").write_bytes(b"x")
     source = resolve_model_source(Config.from_mapping({"checkpoint": "weights"}))

@@ -40,7 +40,9 @@ def _cis() -> Config:
     return Config.from_mapping({"coder": "CISBitsBackCoder"})
 
 
-def test_unset_particles_become_50_with_the_closest_model(registry: Registry, mnist_models: None) -> None:
+def test_unset_particles_become_50_with_the_closest_model(
+    registry: Registry, mnist_models: None
+) -> None:
     config, notes = run_defaults(_cis(), registry, given={"coder"})
     best = model_catalogue().for_particles("EMNIST", "mnist", 50)
     assert best is not None
@@ -70,7 +72,9 @@ def test_a_model_trained_for_50_particles_is_preferred(
         ({"coder": "BitsBackCoder"}, {"coder"}),  # no particle count to choose
     ],
 )
-def test_what_the_user_set_is_kept(registry: Registry, values: dict[str, object], given: set[str]) -> None:
+def test_what_the_user_set_is_kept(
+    registry: Registry, values: dict[str, object], given: set[str]
+) -> None:
     config = Config.from_mapping(values)
     assert run_defaults(config, registry, given) == (config, ())
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bitsback_emnist import EMNIST, DatasetNotFoundError
 from bitsback_emnist.make_sample import make_sample
 from bitsback_emnist.sample import SAMPLE_COUNT, load_sample, sample_path
@@ -35,7 +34,9 @@ def test_the_sample_is_the_first_images_of_the_official_test_file(tmp_path: Path
         pytest.skip(f"the EMNIST mnist test files are not in {SHARED_EMNIST}")
     full = EMNIST(SHARED_EMNIST, "mnist", train=False)
     images, labels = load_sample()
-    assert np.array_equal(images.reshape(SAMPLE_COUNT, -1), full.intensities(slice(0, SAMPLE_COUNT)))
+    assert np.array_equal(
+        images.reshape(SAMPLE_COUNT, -1), full.intensities(slice(0, SAMPLE_COUNT))
+    )
     assert np.array_equal(labels, full.labels(slice(0, SAMPLE_COUNT)))
     # The generating script reproduces the shipped arrays.
     written = make_sample(SHARED_EMNIST, tmp_path / "sample.npz")
@@ -46,7 +47,11 @@ def test_the_sample_is_the_first_images_of_the_official_test_file(tmp_path: Path
 def test_no_data_directory_falls_back_to_the_sample_and_says_so(no_data: Path) -> None:
     dataset = EMNIST(None, "mnist", train=False)
     assert len(dataset) == SAMPLE_COUNT
-    assert dataset.notice is not None and "packaged sample" in dataset.notice and "\n" not in dataset.notice
+    assert (
+        dataset.notice is not None
+        and "packaged sample" in dataset.notice
+        and "\n" not in dataset.notice
+    )
     images, labels = load_sample()
     assert np.array_equal(dataset.intensities(slice(None)), images.reshape(SAMPLE_COUNT, -1))
     assert np.array_equal(dataset.labels(np.arange(3)), labels[:3])

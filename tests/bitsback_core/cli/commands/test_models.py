@@ -19,7 +19,11 @@ def test_json_lists_every_installed_model(capsys: pytest.CaptureFixture[str]) ->
     assert [item["name"] for item in listed] == [entry.name for entry in entries]
     for item, entry in zip(listed, entries):
         assert item["sha256"] == entry.sha256() and len(item["sha256"]) == 64
-        assert (item["split"], item["bound"], item["particles"]) == (entry.split, entry.bound, entry.particles)
+        assert (item["split"], item["bound"], item["particles"]) == (
+            entry.split,
+            entry.bound,
+            entry.particles,
+        )
         assert item["test_bpd"] == entry.test_bpd
 
 
@@ -29,7 +33,10 @@ def test_table_fits_80_columns_and_names_each_model() -> None:
         pytest.skip("no models installed")
     done = subprocess.run(
         [sys.executable, "-m", "bitsback_core.cli.main", "models"],
-        capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "80"}, check=True,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "80"},
+        check=True,
     )
     lines = done.stdout.splitlines()
     assert lines and max(len(line) for line in lines) <= 80
