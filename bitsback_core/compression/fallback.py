@@ -208,7 +208,9 @@ class ContextCodec(FallbackCodec):
             size = int(_bilevel.encode_images(pages, dy, dx, top, left, out))
             if size >= 0:
                 return out[:size].tobytes()
-        raise AssertionError("the context coder overflowed its worst-case buffer")  # pragma: no cover
+        raise AssertionError(
+            "the context coder overflowed its worst-case buffer"
+        )  # pragma: no cover
 
     def decode(self, data: bytes, n: int, shape: Sequence[int]) -> np.ndarray:
         n, shape = _check_shape(n, shape)
@@ -251,9 +253,7 @@ def decode_fallback(codec_id: int, data: bytes, n: int, shape: Sequence[int]) ->
     return fallback_codec(codec_id).decode(data, n, shape)
 
 
-def best_fallback(
-    images: np.ndarray, codec_ids: Sequence[int] | None = None
-) -> tuple[int, bytes]:
+def best_fallback(images: np.ndarray, codec_ids: Sequence[int] | None = None) -> tuple[int, bytes]:
     """``(codec_id, bytes)`` of the shortest fallback code (ties: the lower id).
 
     Every codec is tried; they are cheap next to a bits-back code (codec 2 codes over

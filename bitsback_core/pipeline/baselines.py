@@ -273,7 +273,9 @@ class FallbackBaseline:
         self, files: Sequence[bytes], num_images: int, shape: tuple[int, int]
     ) -> np.ndarray:
         (data,) = files
-        return FALLBACK_CODECS[self.codec_id].decode(data, num_images, shape).reshape(num_images, -1)
+        return (
+            FALLBACK_CODECS[self.codec_id].decode(data, num_images, shape).reshape(num_images, -1)
+        )
 
 
 _PBM_HEADER = re.compile(rb"P4\s+(\d+)\s+(\d+)\s")
@@ -378,7 +380,9 @@ class JbigBaseline:
         h, w = shape
         if not self.tiled:
             if len(pages) != num_images or any(p.shape != shape for p in pages):
-                raise ValueError(f"JBIG decoded {len(pages)} pages, expected {num_images} of {shape}")
+                raise ValueError(
+                    f"JBIG decoded {len(pages)} pages, expected {num_images} of {shape}"
+                )
             return np.stack(pages).reshape(num_images, h * w)
         rows, cols = self._grid(num_images)
         (page,) = pages

@@ -146,7 +146,9 @@ def test_bad_images_are_refused(codec_id: int, images: np.ndarray, match: str) -
 def test_unknown_codec() -> None:
     with pytest.raises(FallbackError, match=r"unknown fallback codec 0; known: 1 \(bz2\), 2"):
         fallback_codec(0)
-    assert isinstance(FallbackError("x"), BitsbackError) and isinstance(FallbackError("x"), ValueError)
+    assert isinstance(FallbackError("x"), BitsbackError) and isinstance(
+        FallbackError("x"), ValueError
+    )
 
 
 @pytest.mark.parametrize("codec_id", IDS)
@@ -192,3 +194,29 @@ def test_context_decoder_never_crashes_on_damage() -> None:
             decode_fallback(CODEC_CONTEXT, bytes(damaged), 3, (28, 28))
         except FallbackError:
             pass
+
+
+def test_interpreted_loops_write_the_same_bytes() -> None:
+    """The integer loops give the same bytes compiled or run by Python (NUMBA_DISABLE_JIT=1)."""
+    import os
+    import subprocess
+    import sys
+
+    x = _blobs(3, shape=(9, 13), seed=8)
+    script = (
+        "import sys, numpy as np\n"
+        "from bitsback_core.compression.fallback import encode_fallback, decode_fallback\n"
+        "x = np.frombuffer(bytes.fromhex(sys.argv[1]), dtype=np.uint8).reshape(3, 9, 13)\n"
+        "data = encode_fallback(2, x)\n"
+        "assert (decode_fallback(2, data, 3, (9, 13)) == x).all()\n"
+        "print(data.hex())\n"
+    )
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, x.tobytes().hex()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert bytes.fromhex(done.stdout.strip()) == encode_fallback(CODEC_CONTEXT, x)

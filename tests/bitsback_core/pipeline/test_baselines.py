@@ -171,7 +171,9 @@ def test_pbm_round_trip() -> None:
         _read_pbm(b"P4\n9 2\n\xff")
 
 
-@pytest.mark.parametrize("num, grid", [(1, (1, 1)), (100, (1, 100)), (101, (2, 100)), (250, (3, 100))])
+@pytest.mark.parametrize(
+    "num, grid", [(1, (1, 1)), (100, (1, 100)), (101, (2, 100)), (250, (3, 100))]
+)
 def test_jbig_tiles_100_to_a_row(num: int, grid: tuple[int, int]) -> None:
     assert JbigBaseline._grid(num) == grid
 
