@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bitsback_mcbits.coders import ISBitsBackCoder
 
 from bitsback_core.ans.message import Message
 from bitsback_core.compression import encode_dataset
@@ -26,6 +25,7 @@ from bitsback_core.config import Config
 from bitsback_core.pipeline.data import load_images
 from bitsback_core.registry import load_registry
 from bitsback_core.session import CodingSession
+from bitsback_mcbits.coders import ISBitsBackCoder
 
 
 class TracingISCoder(ISBitsBackCoder):

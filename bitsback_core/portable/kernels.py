@@ -13,7 +13,14 @@ import functools
 import numba
 import numpy as np
 
-from bitsback_core.portable.formats import ACT_BITS, LATENT_BITS, LOG2_BITS, PROB_BITS, TABLE_STEP_BITS, WEIGHT_BITS
+from bitsback_core.portable.formats import (
+    ACT_BITS,
+    LATENT_BITS,
+    LOG2_BITS,
+    PROB_BITS,
+    TABLE_STEP_BITS,
+    WEIGHT_BITS,
+)
 from bitsback_core.portable.tables import FunctionTable, lookup, table
 
 __all__ = [

@@ -30,7 +30,13 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from bitsback_core.portable.formats import ACT_BITS, LATENT_BITS, LOG2_BITS, PROB_BITS, TABLE_STEP_BITS
+from bitsback_core.portable.formats import (
+    ACT_BITS,
+    LATENT_BITS,
+    LOG2_BITS,
+    PROB_BITS,
+    TABLE_STEP_BITS,
+)
 
 __all__ = [
     "FunctionTable",

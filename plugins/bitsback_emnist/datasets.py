@@ -10,15 +10,14 @@ be subsets of the official sets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numbers
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from bitsback_core.datasets import resolve_data_dir, subset_indices
 from bitsback_core.datasets.interface import Dataset
 from bitsback_emnist.idx import (
     IMAGES_MAGIC,
@@ -27,7 +26,6 @@ from bitsback_emnist.idx import (
     read_idx_images,
     read_idx_labels,
 )
-from bitsback_core.datasets import resolve_data_dir, subset_indices
 from bitsback_emnist.locate import (
     DATA_DIR_ENV,
     DatasetNotFoundError,

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bitsback_core.errors import BitsbackError
-
 from bitsback_emnist.idx import (
     IMAGES_MAGIC,
     LABELS_MAGIC,

@@ -9,7 +9,6 @@ missing file is an error that says exactly what to put where.
 
 from __future__ import annotations
 
-
 import shlex
 from collections.abc import Sequence
 from pathlib import Path

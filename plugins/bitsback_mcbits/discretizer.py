@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from bitsback_core.discretizers.interface import Discretizer
-from bitsback_core.distributions import DiscretizedGaussian, MaxEntropyBuckets, QuantizedDistribution, Uniform
+from bitsback_core.distributions import (
+    DiscretizedGaussian,
+    MaxEntropyBuckets,
+    QuantizedDistribution,
+    Uniform,
+)
 from bitsback_core.distributions.fixed_gaussian import FixedGaussian, FixedGaussianParams
 from bitsback_core.models.interface import GaussianParams
 from bitsback_core.portable.tables import normal_quantiles

@@ -29,7 +29,13 @@ import attrs
 import numpy as np
 import torch
 
-from bitsback_core.portable.formats import ACT_BITS, EXACT_BOUND, LATENT_BITS, LOGIT_BITS, TABLE_STEP_BITS
+from bitsback_core.portable.formats import (
+    ACT_BITS,
+    EXACT_BOUND,
+    LATENT_BITS,
+    LOGIT_BITS,
+    TABLE_STEP_BITS,
+)
 from bitsback_core.portable.kernels import rescale_layer, table_args, tanh_layer
 from bitsback_core.portable.tables import TABLES_SHA256
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from bitsback_core.distributions import _kernels as kernels
-from bitsback_core.distributions.bernoulli import _log_table
 
 
 def scalar_counts(logits: np.ndarray, prec: int) -> np.ndarray:

@@ -23,7 +23,12 @@ from bitsback_core.compression.container import CompressedFile, ContainerError, 
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
 from bitsback_core.pipeline import files
-from bitsback_core.pipeline.components import build_coder, build_components, default_checkpoint_dir, file_sha256
+from bitsback_core.pipeline.components import (
+    build_coder,
+    build_components,
+    default_checkpoint_dir,
+    file_sha256,
+)
 from bitsback_core.pipeline.files import (
     CompressResult,
     VerificationError,

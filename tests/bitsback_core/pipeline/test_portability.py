@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from portable_driver import SETTINGS, setting_name  # type: ignore[import-not-found]
 
 DRIVER = Path(__file__).with_name("portable_driver.py")

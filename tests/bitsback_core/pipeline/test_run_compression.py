@@ -13,7 +13,13 @@ from bitsback_core.config import Config
 from bitsback_core.pipeline import run as run_module
 from bitsback_core.pipeline.components import build_components
 from bitsback_core.pipeline.data import load_images
-from bitsback_core.pipeline.run import AUTO_LANES, RunResult, choose_layout, ideal_bpd, run_compression
+from bitsback_core.pipeline.run import (
+    AUTO_LANES,
+    RunResult,
+    choose_layout,
+    ideal_bpd,
+    run_compression,
+)
 from bitsback_core.registry import Registry
 
 MakeConfig = Callable[..., Config]

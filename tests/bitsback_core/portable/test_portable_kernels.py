@@ -24,8 +24,23 @@ import pytest
 
 from bitsback_core.distributions._portable_kernels import fixed_counts
 from bitsback_core.portable import kernels as K
-from bitsback_core.portable.formats import LOG2_BITS, LOGIT_BITS, MAX_PORTABLE_PREC, PROB_BITS, TABLE_STEP_BITS, WEIGHT_BITS
-from bitsback_core.portable.kernels import LOG2_OF_ZERO, count_one, exp2_weights, log2_fixed, log2_of, log2_table, table_args
+from bitsback_core.portable.formats import (
+    LOG2_BITS,
+    LOGIT_BITS,
+    MAX_PORTABLE_PREC,
+    PROB_BITS,
+    TABLE_STEP_BITS,
+    WEIGHT_BITS,
+)
+from bitsback_core.portable.kernels import (
+    LOG2_OF_ZERO,
+    count_one,
+    exp2_weights,
+    log2_fixed,
+    log2_of,
+    log2_table,
+    table_args,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ONE = 1 << LOG2_BITS

@@ -10,12 +10,12 @@ import attrs
 import numpy as np
 import pytest
 import torch
-from bitsback_vae.model import BinaryVAE
 
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
 from bitsback_core.registry import Registry, load_registry
 from bitsback_core.training import ExperimentClashError, TrainResult, train_model
+from bitsback_vae.model import BinaryVAE
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,6 @@ def test_import_is_cheap() -> None:
 
 def test_lazy_download_attributes() -> None:
     import bitsback_emnist
-
     from bitsback_emnist.download import download_emnist
 
     assert bitsback_emnist.download_emnist is download_emnist

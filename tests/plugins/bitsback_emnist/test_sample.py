@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from bitsback_emnist import EMNIST, DatasetNotFoundError
 from bitsback_emnist.make_sample import make_sample
 from bitsback_emnist.sample import SAMPLE_COUNT, load_sample, sample_path

@@ -19,9 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bitsback_vae import portable_inference as pi
-from bitsback_vae.model import BinaryVAE, PortableBinaryVAE
-from bitsback_vae.proposals import IterativeProposal
 
 from bitsback_core.distributions.fixed_gaussian import (
     LOG_STD_RANGE,
@@ -31,6 +28,9 @@ from bitsback_core.distributions.fixed_gaussian import (
 from bitsback_core.models.interface import GaussianParams
 from bitsback_core.portable.formats import ACT_BITS, LATENT_BITS, LOGIT_BITS, PROB_BITS
 from bitsback_core.portable.tables import lookup, table
+from bitsback_vae import portable_inference as pi
+from bitsback_vae.model import BinaryVAE, PortableBinaryVAE
+from bitsback_vae.proposals import IterativeProposal
 
 MNIST1 = "train_bin_emnist_split=mnist_num=1"
 ONE = 1 << LATENT_BITS

@@ -25,7 +25,13 @@ from bitsback_mcbits.coders import BitsBackCoder, CISBitsBackCoder, ISBitsBackCo
 from bitsback_mcbits.discretizer import MaxEntropyDiscretizer
 from bitsback_vae.model import BinaryVAE, PortableBinaryVAE
 from bitsback_vae.network import BinaryVAENetwork
-from bitsback_vae.portable import DECODER, ENCODER, PortableNetwork, TorchEvaluator, quantize_network
+from bitsback_vae.portable import (
+    DECODER,
+    ENCODER,
+    PortableNetwork,
+    TorchEvaluator,
+    quantize_network,
+)
 from bitsback_vae.portable_numpy import numpy_decode, numpy_encode
 from bitsback_vae.proposals import AmortizedProposal
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bitsback_vae.model import BinaryVAE
-from bitsback_vae.proposals import AmortizedProposal, IterativeProposal
 
 from bitsback_core.models.interface import GaussianParams
 from bitsback_core.proposals.interface import Proposal
+from bitsback_vae.model import BinaryVAE
+from bitsback_vae.proposals import AmortizedProposal, IterativeProposal
 
 
 def test_amortized_proposal_is_the_encoder(
