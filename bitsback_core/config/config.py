@@ -11,6 +11,13 @@ trained model), so those files load unchanged. Differences from the seed values,
 * ``exp_name`` and ``train_config`` default to ``null`` because the two seed files disagree
   (exp_name) or point into the paper's repository (train_config); commands derive them.
 
+Each key belongs to one group, recorded in its metadata (:data:`GROUPS`: data, model,
+coding, training, output; and ``record`` and ``unused``, which are no command's options).
+The library keeps the one flat object, so YAML files and library users see every key; the
+groups let each command offer only the keys that change what it does
+(``bitsback_core.cli.options``). Keys read by nothing (``workers``, ``batch_compute``,
+``output``) stay in the object so that the paper's files load.
+
 Values come from three layers, highest first: command line (strings, parsed with YAML
 rules into the key's type), config file, defaults (see :meth:`Config.from_sources`).
 Paths stay strings exactly as written; resolving them is the commands' business.
@@ -29,7 +36,31 @@ import yaml
 
 from bitsback_core.errors import ConfigError
 
-__all__ = ["Config", "config_keys", "describe_key"]
+__all__ = [
+    "GROUPS",
+    "OPTION_GROUPS",
+    "Config",
+    "config_keys",
+    "describe_key",
+    "file_keys",
+    "group_keys",
+    "key_group",
+]
+
+#: What each group of keys configures, in the order ``--help`` shows them. A command
+#: takes the keys of the groups it uses (:func:`group_keys`); the last two groups are never
+#: command-line options.
+GROUPS: dict[str, str] = {
+    "data": "which images: dataset, split, location, binarization, how many, seed",
+    "model": "which trained model to load, or which architecture",
+    "coding": "the coder, its proposal and discretizer, rANS precisions, chain layout, device",
+    "training": "the optimization, and where a training run is written",
+    "output": "how results are printed",
+    "record": "written by training (or by --config) to say where a run came from",
+    "unused": "read by nothing: kept so that the paper's config files load",
+}
+#: The groups whose keys can be command-line options.
+OPTION_GROUPS = ("data", "model", "coding", "training", "output")
 
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a float", bool: "true or false"}
 _NULL_WORDS = frozenset({"null", "none", "~"})
@@ -64,14 +95,23 @@ def _key(
     default: Any,
     help: str,
     *,
+    group: str,
     optional: bool = False,
     minimum: int | float | None = None,
 ) -> Any:
-    """Declare a config key: its type, default, one-line help and lower bound."""
+    """Declare a config key: its type, default, one-line help, group and lower bound."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown config group {group!r}")
     return attrs.field(
         default=default,
         validator=_validator,
-        metadata={"type": typ, "optional": optional, "minimum": minimum, "help": help},
+        metadata={
+            "type": typ,
+            "optional": optional,
+            "minimum": minimum,
+            "help": help,
+            "group": group,
+        },
     )
 
 
@@ -88,75 +128,144 @@ class Config:
     :meth:`from_mapping`; change one with ``attrs.evolve(config, key=value)`` (validated).
     """
 
-    # ===== Experiments =====
-    exp_name: str | None = _key(str, None, "experiment name (null: derived by the command)",
-                                optional=True)
-    logdir: str = _key(str, "./runs", "directory holding one folder per experiment")
-    seed: int = _key(int, 42, "random seed")
-    gpu: int = _key(int, -1, "CUDA device index; -1 runs on the CPU", minimum=-1)
-    # ===== Dataset =====
-    datadir: str | None = _key(str, None, "dataset directory (null: the dataset's default)",
-                               optional=True)
-    dataset: str = _key(str, "EMNIST", "dataset plugin name")
-    split: str = _key(str, "mnist", "dataset split (EMNIST: mnist or letters)")
-    binarize: bool = _key(bool, True, "dynamically binarize the images")
-    workers: int = _key(int, 4, "data-loading worker processes", minimum=0)
-    # ===== Model =====
-    model: str = _key(str, "BinaryVAE", "model plugin name")
-    latent_dim: int = _key(int, 50, "latent dimensions", minimum=1)
-    # ===== Training =====
-    optimizer: str = _key(str, "Adam", "optimizer name")
-    lr: float = _key(float, 0.001, "learning rate", minimum=0)
-    eps: float = _key(float, 0.0001, "optimizer epsilon", minimum=0)
-    scheduler: str = _key(str, "multi_step", "learning-rate scheduler")
-    epochs: int = _key(int, 3280, "training epochs", minimum=0)
-    batch_size: int = _key(int, 20, "images per batch", minimum=1)
-    bound: str = _key(str, "IWAE", "training bound: ELBO or IWAE")
-    num_particles: int = _key(int, 1, "particles for IWAE training and IS/CIS coding",
-                              minimum=1)
-    # ===== Compressing =====
-    train_config: str | None = _key(str, None, "train_config.yml of the model to compress with",
-                                    optional=True)
-    num_compress: int = _key(int, 500, "maximum number of images to compress", minimum=1)
-    batch_compute: bool = _key(bool, False, "batch the likelihood over particles")
-    decode_check: bool = _key(bool, True, "decode and compare with the input")
-    # ===== Coder & ANS =====
-    coder: str = _key(str, "ISBitsBackCoder", "coder plugin name")
-    lprec: int = _key(int, 32, "rANS head precision in bits", minimum=1)
-    bprec: int = _key(int, 32, "rANS tail word size in bits", minimum=1)
-    log_num_bucket: int = _key(int, 8, "log2 of the latent buckets per dimension", minimum=1)
-    prop_mprec: int = _key(int, 16, "precision of the proposal (posterior) distribution",
-                           minimum=1)
-    cond_mprec: int = _key(int, 16, "precision of the likelihood p(x|z)", minimum=1)
-    prior_mprec: int = _key(int, 8, "precision of the prior p(z)", minimum=1)
-    # ===== Iterative inference =====
-    iterative_post_improvement: bool = _key(bool, False, "refine q(z|x) per image by gradient")
-    iterative_improvement_steps: int = _key(int, 50, "iterative-inference steps", minimum=0)
-    iterative_improvement_lr: float = _key(float, 0.01, "iterative-inference learning rate",
-                                           minimum=0)
-    # ===== Written by the paper's training script =====
-    ckpt_path: str | None = _key(str, None, "model checkpoint written by training",
-                                 optional=True)
-    config: str | None = _key(str, None, "the config file these values were read from",
-                              optional=True)
-    config_path: str | None = _key(str, None, "where this config was saved", optional=True)
-    expdir: str | None = _key(str, None, "experiment directory", optional=True)
-    # ===== bitsback additions =====
-    checkpoint: str | None = _key(str, None, "model checkpoint to load (overrides ckpt_path)",
-                                  optional=True)
-    chains: int | None = _key(int, None, "independent ANS chains (null: automatic)",
-                              optional=True, minimum=1)
-    lanes: int | None = _key(int, None, "vectorized lanes per chain (null: automatic)",
-                             optional=True, minimum=1)
-    arithmetic: str = _key(str, "portable", "portable (integer: decodes on every machine) or "
-                           "float (the paper's coder: decodes only where floats agree)")
-    proposal: str = _key(str, "amortized", "proposal plugin name")
-    discretizer: str = _key(str, "max_entropy", "discretizer plugin name")
-    output: str | None = _key(str, None, "output file", optional=True)
-    json: bool = _key(bool, False, "print results as JSON")
+    # ===== data: which images =====
+    dataset: str = _key(str, "EMNIST", "dataset plugin name", group="data")
+    split: str = _key(str, "mnist", "dataset split (EMNIST: mnist or letters)", group="data")
+    datadir: str | None = _key(
+        str, None, "dataset directory (null: the dataset's default)", optional=True, group="data"
+    )
+    binarize: bool = _key(bool, True, "dynamically binarize the images", group="data")
+    num_compress: int = _key(
+        int, 500, "maximum number of test images to use (a seeded subset)", minimum=1, group="data"
+    )
+    seed: int = _key(int, 42, "random seed", group="data")
+    # ===== model: which trained model, or which architecture =====
+    model: str = _key(str, "BinaryVAE", "model plugin name", group="model")
+    latent_dim: int = _key(int, 50, "latent dimensions", minimum=1, group="model")
+    train_config: str | None = _key(
+        str,
+        None,
+        "train_config.yml (or model name) of the model to load",
+        optional=True,
+        group="model",
+    )
+    checkpoint: str | None = _key(
+        str,
+        None,
+        "model checkpoint (or model name) to load; overrides ckpt_path",
+        optional=True,
+        group="model",
+    )
+    # ===== coding: coder, its parts, rANS precisions, chain layout, device =====
+    coder: str = _key(str, "ISBitsBackCoder", "coder plugin name", group="coding")
+    num_particles: int = _key(
+        int, 1, "particles for IWAE training and IS/CIS coding", minimum=1, group="coding"
+    )
+    proposal: str = _key(str, "amortized", "proposal plugin name", group="coding")
+    discretizer: str = _key(str, "max_entropy", "discretizer plugin name", group="coding")
+    arithmetic: str = _key(
+        str,
+        "portable",
+        "portable (integer: decodes on every machine) or float (the paper's "
+        "coder: decodes only where floats agree)",
+        group="coding",
+    )
+    lprec: int = _key(int, 32, "rANS head precision in bits", minimum=1, group="coding")
+    bprec: int = _key(int, 32, "rANS tail word size in bits", minimum=1, group="coding")
+    log_num_bucket: int = _key(
+        int, 8, "log2 of the latent buckets per dimension", minimum=1, group="coding"
+    )
+    prop_mprec: int = _key(
+        int, 16, "precision of the proposal (posterior) distribution", minimum=1, group="coding"
+    )
+    cond_mprec: int = _key(int, 16, "precision of the likelihood p(x|z)", minimum=1, group="coding")
+    prior_mprec: int = _key(int, 8, "precision of the prior p(z)", minimum=1, group="coding")
+    chains: int | None = _key(
+        int,
+        None,
+        "independent ANS chains (null: automatic)",
+        optional=True,
+        minimum=1,
+        group="coding",
+    )
+    lanes: int | None = _key(
+        int,
+        None,
+        "vectorized lanes per chain (null: automatic)",
+        optional=True,
+        minimum=1,
+        group="coding",
+    )
+    iterative_post_improvement: bool = _key(
+        bool, False, "refine q(z|x) per image by gradient", group="coding"
+    )
+    iterative_improvement_steps: int = _key(
+        int, 50, "iterative-inference steps", minimum=0, group="coding"
+    )
+    iterative_improvement_lr: float = _key(
+        float, 0.01, "iterative-inference learning rate", minimum=0, group="coding"
+    )
+    decode_check: bool = _key(bool, True, "decode and compare with the input", group="coding")
+    gpu: int = _key(int, -1, "CUDA device index; -1 runs on the CPU", minimum=-1, group="coding")
+    # ===== training: the optimization and where a run is written =====
+    bound: str = _key(str, "IWAE", "training bound: ELBO or IWAE", group="training")
+    optimizer: str = _key(str, "Adam", "optimizer name", group="training")
+    lr: float = _key(float, 0.001, "learning rate", minimum=0, group="training")
+    eps: float = _key(float, 0.0001, "optimizer epsilon", minimum=0, group="training")
+    scheduler: str = _key(str, "multi_step", "learning-rate scheduler", group="training")
+    epochs: int = _key(int, 3280, "training epochs", minimum=0, group="training")
+    batch_size: int = _key(int, 20, "images per training batch", minimum=1, group="training")
     max_train_minutes: float | None = _key(
-        float, None, "stop training after the epoch that crosses this many minutes (resumable)",
-        optional=True, minimum=0,
+        float,
+        None,
+        "stop training after the epoch that crosses this many minutes (resumable)",
+        optional=True,
+        minimum=0,
+        group="training",
+    )
+    logdir: str = _key(
+        str, "./runs", "directory holding one folder per training run", group="training"
+    )
+    exp_name: str | None = _key(
+        str,
+        None,
+        "training run's folder name (null: derived from the config)",
+        optional=True,
+        group="training",
+    )
+    # ===== output: how results are printed =====
+    json: bool = _key(bool, False, "print results as JSON", group="output")
+    # ===== record: written by training (or by --config), never read as a setting =====
+    config: str | None = _key(
+        str, None, "the config file these values were read from", optional=True, group="record"
+    )
+    ckpt_path: str | None = _key(
+        str, None, "model checkpoint written by training", optional=True, group="record"
+    )
+    config_path: str | None = _key(
+        str, None, "where this config was saved", optional=True, group="record"
+    )
+    expdir: str | None = _key(str, None, "experiment directory", optional=True, group="record")
+    # ===== unused: read by nothing; kept so the paper's files load =====
+    workers: int = _key(
+        int,
+        4,
+        "data-loading worker processes (unused: images are read into memory)",
+        minimum=0,
+        group="unused",
+    )
+    batch_compute: bool = _key(
+        bool,
+        False,
+        "batch the likelihood over particles (unused: coders always batch)",
+        group="unused",
+    )
+    output: str | None = _key(
+        str,
+        None,
+        "output file (unused: compress and quantize take -o)",
+        optional=True,
+        group="unused",
     )
 
     # ----- construction -----
@@ -224,6 +333,25 @@ _FIELDS: dict[str, attrs.Attribute[Any]] = {f.name: f for f in attrs.fields(Conf
 def config_keys() -> tuple[str, ...]:
     """Every config key, in declaration order."""
     return tuple(_FIELDS)
+
+
+def key_group(key: str) -> str:
+    """The group ``key`` belongs to (a name in :data:`GROUPS`)."""
+    group: str = _field(key, source="").metadata["group"]
+    return group
+
+
+def group_keys(*groups: str) -> tuple[str, ...]:
+    """The keys of ``groups``, in declaration order (which follows :data:`GROUPS`)."""
+    unknown = [group for group in groups if group not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown config group(s) {', '.join(unknown)}: known {', '.join(GROUPS)}")
+    return tuple(key for key, field in _FIELDS.items() if field.metadata["group"] in groups)
+
+
+def file_keys(path: str | Path) -> tuple[str, ...]:
+    """The keys a YAML config file sets, in file order (read as `Config.from_sources` reads it)."""
+    return tuple(str(key) for key in _read_yaml(Path(path)))
 
 
 def describe_key(key: str) -> str:

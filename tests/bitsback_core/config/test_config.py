@@ -138,7 +138,7 @@ def test_unknown_keys_suggest_the_closest(tmp_path: Path) -> None:
         Config.from_sources(None, {"num_particls": "5"})
     file = _write(tmp_path / "c.yml", {"laerning_rate": 1})
     with pytest.raises(ConfigError, match=r"unknown config key 'laerning_rate' in config file "
-                                          r".*c.yml'; known keys: exp_name"):
+                                          r".*c.yml'; known keys: dataset"):
         Config.from_sources(file, {})
     _write(file, {"cdoer": "x"})
     with pytest.raises(ConfigError, match="unknown config key 'cdoer'.*did you mean 'coder'"):
