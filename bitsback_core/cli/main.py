@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if not takes_config(args):
                 parser.error(f"unrecognized arguments: {' '.join(extras)}")
-            reject_unknown(extras)
+            reject_unknown(extras, args)
         code = command_module(args.command).run(args, term())
         return 0 if code is None else int(code)
     except SystemExit as exc:  # argparse: --help, --version, usage errors

@@ -159,7 +159,11 @@ class Config:
     # ===== coding: coder, its parts, rANS precisions, chain layout, device =====
     coder: str = _key(str, "ISBitsBackCoder", "coder plugin name", group="coding")
     num_particles: int = _key(
-        int, 1, "particles for IWAE training and IS/CIS coding", minimum=1, group="coding"
+        int,
+        1,
+        "particles for the IWAE bound (training, evaluation) and IS/CIS coding",
+        minimum=1,
+        group="coding",
     )
     proposal: str = _key(str, "amortized", "proposal plugin name", group="coding")
     discretizer: str = _key(str, "max_entropy", "discretizer plugin name", group="coding")

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bitsback_core.pipeline.bench import CoderBenchResult
 
 #: Both sub-commands default to every test image (the seed's ``--num_compress 10000``).
-BENCH_DEFAULTS = {"num_compress": 10000, "batch_size": 100}
+BENCH_DEFAULTS = {"num_compress": 10000}
 _MB = 1024 * 1024
 #: The keys of :data:`bitsback_core.pipeline.baselines.BASELINES`, named here so that
 #: ``--help`` does not import numpy.
@@ -121,7 +121,13 @@ def _add_coders_parser(benches: Any) -> None:
         help="skip the second, untimed encode and decode that measures the numpy peak with "
         "tracemalloc (tracing makes it slower than the timed one)",
     )
-    add_config_options(parser, defaults=BENCH_DEFAULTS)
+    # --coders and --num_particles name each run's coder and particles; every run decodes.
+    add_config_options(
+        parser,
+        groups=("data", "model", "coding", "output"),
+        omit=("coder", "num_particles", "decode_check"),
+        defaults=BENCH_DEFAULTS,
+    )
     parser.set_defaults(bench_run=_run_coders)
 
 
@@ -147,7 +153,7 @@ def _add_baselines_parser(benches: Any) -> None:
         metavar="CODEC",
         help=f"which baselines to run (default: all of {', '.join(BASELINE_NAMES)})",
     )
-    add_config_options(parser, defaults=BENCH_DEFAULTS)
+    add_config_options(parser, groups=("data", "output"), defaults=BENCH_DEFAULTS)
     parser.set_defaults(bench_run=_run_baselines)
 
 
@@ -170,7 +176,7 @@ def _run_coders(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.data import load_images
     from bitsback_core.registry import load_registry
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     if args.coders is None and args.particles is not None:
         raise ValueError("--num_particles applies to --coders names: give --coders too")
     specs = (
@@ -310,7 +316,7 @@ def _run_baselines(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.data import load_images
     from bitsback_core.registry import load_registry
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     images = load_images(config, load_registry())
     unavailable = unavailable_baselines(args.codecs)
     results = run_baselines(images, args.codecs)

@@ -84,7 +84,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="images per frame (independent, checksummed messages; default 10000)",
     )
-    add_config_options(parser)
+    # --no-verify decides the decode check; no training keys.
+    add_config_options(parser, groups=("data", "model", "coding", "output"), omit=("decode_check",))
     return parser
 
 
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.registry import load_registry
 
     # 1. Options, outputs and inputs, all checked before any coding.
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     inputs, outputs = _plan(args, config.json)
     check_seed(config.seed)
     config = _check_device(config, "gpu" in args.config_overrides, terminal)

@@ -21,7 +21,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "by --checkpoint or --train_config (default: the project's own checkpoint)."
         ),
     )
-    add_config_options(parser, defaults={"batch_size": 100})
+    # The bound needs the particles, the device and the arithmetic, but no coder.
+    add_config_options(
+        parser, groups=("data", "model", "output"), extra=("num_particles", "gpu", "arithmetic")
+    )
     return parser
 
 
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.evaluate import evaluate_bounds
     from bitsback_core.registry import load_registry
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     result = evaluate_bounds(config, load_registry())
     for warning in result.warnings:
         terminal.warn(warning)

@@ -25,7 +25,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("-o", "--out", type=Path, default=None, help="write the integer weights here (.npz)")
     parser.add_argument("-f", "--force", action="store_true", help="overwrite --out if it exists")
-    add_config_options(parser)
+    # dataset and split pick the default model; the seed draws the probe images.
+    add_config_options(parser, groups=("model", "output"), extra=("dataset", "split", "seed"))
     return parser
 
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.quantize import quantize_model
     from bitsback_core.registry import load_registry
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     result = quantize_model(config, load_registry(), args.out, overwrite=args.force)
     if config.json:
         terminal.json(result.as_dict())

@@ -11,8 +11,8 @@ from bitsback_core.cli.options import add_config_options, config_from_args
 if TYPE_CHECKING:
     from bitsback_core.cli.terminal import Terminal
 
-#: The seed's compress config values that differ from the shared Config defaults.
-RUN_DEFAULTS = {"batch_size": 100}
+#: The config groups ``run`` reads (bitsback_core.config.GROUPS): no training keys.
+RUN_GROUPS = ("data", "model", "coding", "output")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "for it (`bitsback models`); with no data directory, the packaged EMNIST sample."
         ),
     )
-    add_config_options(parser, defaults=RUN_DEFAULTS)
+    add_config_options(parser, groups=RUN_GROUPS)
     return parser
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.run import run_compression, run_defaults
     from bitsback_core.registry import load_registry
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     registry = load_registry()
     config, notes = run_defaults(config, registry, _given_keys(args))
     with terminal.tasks() as progress:

@@ -77,7 +77,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="delete state.pt when training stops (smaller output; the run cannot resume)",
     )
-    add_config_options(parser)
+    add_config_options(
+        parser,
+        groups=("data", "model", "training", "output"),
+        extra=("num_particles", "gpu"),  # IWAE's particles; where the network trains
+        omit=("num_compress", "train_config", "checkpoint"),  # --test_images, --init_from
+    )
     return parser
 
 
@@ -149,7 +154,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.training.distributed import world_from_env
     from bitsback_core.training.trainer import check_training_config, train_model
 
-    config = config_from_args(args)
+    config = config_from_args(args, terminal.info)
     check_training_config(config)  # bad --bound etc. fail before anything loads
     rank, _, _ = world_from_env()
     if rank != 0:
