@@ -110,7 +110,7 @@ def _pop_row(
     dist: QuantizedDistribution,
     row: tuple[int, int, int, int],
     active: np.ndarray | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pop one row; returns symbols, starts and freqs of elements ``j_lo .. j_hi - 1``."""
     chains, lanes = message.shape
     lo, hi, j_lo, j_hi = row

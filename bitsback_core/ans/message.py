@@ -31,7 +31,7 @@ Use :meth:`copy` to keep a snapshot.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -47,7 +47,11 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _HEAD_INDEX = np.uint64(2**64 - 1)
 
 
-def mix64(x: np.ndarray) -> np.ndarray:
+# An array of words or one word (a seed, a frame index): mix64 keeps whichever it gets.
+_Words = TypeVar("_Words", np.ndarray, np.uint64)
+
+
+def mix64(x: _Words) -> _Words:
     """splitmix64's output function: a bijection of uint64 that scrambles every bit."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

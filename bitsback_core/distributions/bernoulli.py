@@ -53,6 +53,12 @@ def _counts(p: np.ndarray, prec: int) -> np.ndarray:
 class Bernoulli(QuantizedDistribution):
     """A batch of coins; symbol 0 owns ``[0, 2**prec - c1)`` and symbol 1 the rest."""
 
+    # Each constructor sets exactly one source: counts, float logits or fixed-point logits
+    # (counts are then filled from the logits on first use).
+    _c1: np.ndarray | None
+    _logits: np.ndarray | None
+    _fixed: np.ndarray | None
+
     def __init__(self, probs: np.ndarray, prec: int) -> None:
         self.prec = check_prec(prec)
         # float32 network outputs are widened first, so the rounding happens in float64.
@@ -116,7 +122,11 @@ class Bernoulli(QuantizedDistribution):
         return obj
 
     def _source(self) -> np.ndarray:
-        return self._logits if self._logits is not None else self._fixed
+        """The logits the counts come from; asked for only while the counts are unset."""
+        source = self._logits if self._logits is not None else self._fixed
+        if source is None:  # unreachable through the constructors, which set one source
+            raise RuntimeError("Bernoulli holds neither counts nor logits")
+        return source
 
     def _counts(self) -> np.ndarray:
         """Counts, computed from the logits on first use (weights may never need them)."""

@@ -34,6 +34,10 @@ class Categorical(QuantizedDistribution):
     ``probs`` need not sum to one: each row is normalized by its own sum.
     """
 
+    # Declared, not inferred from ``__init__``'s first assignment: numpy's stubs type that
+    # ``np.empty`` with a fixed-length shape, which would make ``shape[-1]`` out of range.
+    _starts: np.ndarray
+
     def __init__(self, probs: np.ndarray, prec: int) -> None:
         self.prec = check_prec(prec)
         p = np.array(probs, dtype=np.float64)

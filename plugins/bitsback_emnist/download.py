@@ -154,8 +154,8 @@ def _extract(archive: Path, data_dir: Path, url: str, overwrite: bool) -> list[P
                     what = f"The archive from {url} has no gzip/emnist-*.gz files."
                     raise _fail(url, data_dir, what)
                 for info, name in wanted:
-                    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.", suffix=".part")
-                    staged[name] = Path(tmp)
+                    fd, part = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.", suffix=".part")
+                    staged[name] = Path(part)
                     with os.fdopen(fd, "wb") as out, zf.open(info) as src:
                         shutil.copyfileobj(src, out, _CHUNK)
         except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
