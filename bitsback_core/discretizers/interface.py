@@ -35,6 +35,23 @@ class Discretizer(ABC):
     #: Number of buckets per latent dimension.
     num_buckets: int
 
+    def __init__(
+        self,
+        *,
+        log_num_bucket: int = 8,
+        prior_mprec: int = 8,
+        prop_mprec: int = 16,
+        arithmetic: str = "float",
+    ) -> None:
+        """The pipeline builds every discretizer with these config keys as keywords, so a
+        plugin's constructor must accept them; this default keeps them and sets
+        ``num_buckets`` (``2**log_num_bucket``), which is all the minimal plugin above needs."""
+        self.log_num_bucket = log_num_bucket
+        self.num_buckets = 1 << log_num_bucket
+        self.prior_mprec = prior_mprec
+        self.prop_mprec = prop_mprec
+        self.arithmetic = arithmetic
+
     @abstractmethod
     def prior(self, batch_shape: tuple[int, ...]) -> QuantizedDistribution:
         """Quantized prior over bucket indices with the given batch shape."""

@@ -23,13 +23,20 @@ import importlib
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 import pluggy
 
 from bitsback_core.errors import BitsbackError, PluginError, UnknownComponentError
 from bitsback_core.registry import hookspecs
+
+if TYPE_CHECKING:  # the interfaces are imported lazily at run time (see Kind)
+    from bitsback_core.coders import Coder
+    from bitsback_core.datasets import Dataset
+    from bitsback_core.discretizers import Discretizer
+    from bitsback_core.models import LatentVariableModel
+    from bitsback_core.proposals import Proposal
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -227,6 +234,20 @@ class Registry:
         raise UnknownComponentError(
             f"unknown {kind} {name!r}; {hint}available {spec.plural}: {available}"
         )
+
+    # One overload per kind so callers see the base class, which registration checked.
+    @overload
+    def get(self, kind: Literal["model"], name: str) -> type[LatentVariableModel]: ...
+    @overload
+    def get(self, kind: Literal["proposal"], name: str) -> type[Proposal]: ...
+    @overload
+    def get(self, kind: Literal["discretizer"], name: str) -> type[Discretizer]: ...
+    @overload
+    def get(self, kind: Literal["coder"], name: str) -> type[Coder]: ...
+    @overload
+    def get(self, kind: Literal["dataset"], name: str) -> type[Dataset]: ...
+    @overload
+    def get(self, kind: str, name: str) -> type: ...
 
     def get(self, kind: str, name: str) -> type:
         """The class registered as ``name`` or one of its aliases.
