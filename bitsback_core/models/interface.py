@@ -24,7 +24,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 import numpy as np
@@ -32,6 +32,8 @@ import numpy as np
 from bitsback_core.distributions.interface import QuantizedDistribution
 
 __all__ = ["GaussianParams", "LatentVariableModel", "DifferentiableModel"]
+
+_Model = TypeVar("_Model", bound="LatentVariableModel")
 
 
 @attrs.frozen
@@ -86,9 +88,15 @@ class LatentVariableModel(ABC):
     @classmethod
     @abstractmethod
     def from_config(
-        cls, config: Mapping[str, Any], checkpoint: Path | None = None, device: str = "cpu"
-    ) -> LatentVariableModel:
-        """Build the model from config values (e.g. ``latent_dim``), loading ``checkpoint``."""
+        cls: type[_Model],
+        config: Mapping[str, Any],
+        checkpoint: Path | None = None,
+        device: str = "cpu",
+    ) -> _Model:
+        """Build the model from config values (e.g. ``latent_dim``), loading ``checkpoint``.
+
+        Typed to return ``cls``'s own type, so that a caller holding a subclass (the trainer
+        with a :class:`DifferentiableModel`) keeps it."""
 
     @abstractmethod
     def posterior(self, x: np.ndarray) -> GaussianParams:
