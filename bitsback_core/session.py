@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
+from bitsback_core.ans.message import Message
 from bitsback_core.coders.interface import Coder
 from bitsback_core.compression import ChainLayout
 from bitsback_core.compression.container import (
@@ -41,6 +42,7 @@ from bitsback_core.compression.container import (
 )
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
+from bitsback_core.models.bounds import ideal_bpd
 from bitsback_core.pipeline.components import (
     Components,
     build_coder,
@@ -49,16 +51,15 @@ from bitsback_core.pipeline.components import (
     file_sha256,
 )
 from bitsback_core.pipeline.device import resolve_device
-from bitsback_core.pipeline.files import (
-    CompressResult,
-    as_binary_images,
-    compress_to_file,
-    decode_container,
-    decompress_file,
-)
-from bitsback_core.pipeline.run import choose_layout, ideal_bpd
+from bitsback_core.pipeline.layout import choose_layout, new_message
 from bitsback_core.proposals.interface import Proposal
 from bitsback_core.registry import Registry, load_registry
+
+# The session sits below the commands: ``run``, ``bench`` and ``evaluate`` (and next the
+# file functions) build their setup through it, so it imports no command's module when it
+# loads. The file functions it wraps are imported where they are called.
+if TYPE_CHECKING:
+    from bitsback_core.pipeline.files import CompressResult
 
 __all__ = ["CodingSession", "Encoded", "find_named_model", "model_overrides"]
 
@@ -188,8 +189,10 @@ class Encoded:
 class CodingSession:
     """A loaded model with its proposal, discretizer and coder, ready to code arrays.
 
-    Build one with :meth:`open` (keywords) or :meth:`from_config`; the fields are the
-    resolved pieces, for callers (and later the commands) that need them.
+    Build one with :meth:`open` (keywords), :meth:`from_config` (what ``run``, ``bench``
+    and ``evaluate`` do with their parsed config) or :meth:`for_decoding` (a file's
+    header); the fields are the resolved pieces, for callers that drive the coder
+    themselves (:meth:`layout` and :meth:`message` give the rest of that setup).
     """
 
     config: Config = attrs.field(repr=False)
@@ -235,11 +238,41 @@ class CodingSession:
 
     @classmethod
     def from_config(cls, config: Config, registry: Registry | None = None) -> CodingSession:
-        """The session a command builds from its parsed config (the CLI's entry point)."""
+        """The session a command builds from its parsed config (the CLI's entry point).
+
+        Everything the commands used to set up each on its own: the device (``gpu``, with
+        a warning in :attr:`warnings` when CUDA is missing), the model, proposal and
+        discretizer, and the coder over them.
+        """
+        return cls._load(config, registry, None)
+
+    @classmethod
+    def for_decoding(
+        cls,
+        config: Config,
+        registry: Registry | None = None,
+        check: Callable[[Components], None] | None = None,
+    ) -> CodingSession:
+        """The session that decodes a file, from the config its header records.
+
+        ``config`` is the decoder's: the coder, precisions, seed, arithmetic and model
+        class a ``.bbz`` header names, with the model's location filled in (found by
+        identity, or given). ``check`` sees the loaded model, proposal and discretizer
+        *before* the coder is built and raises when they are not the file's (another
+        model, another pixel count), so a wrong model is refused, never used to decode.
+        """
+        return cls._load(config, registry, check)
+
+    @classmethod
+    def _load(
+        cls, config: Config, registry: Registry | None, check: Callable[[Components], None] | None
+    ) -> CodingSession:
         registry = load_registry() if registry is None else registry
         registry.entry("coder", config.coder)  # a bad name fails before the model loads
         device, warning = resolve_device(config.gpu)
         parts = build_components(config, registry, device)
+        if check is not None:
+            check(parts)
         coder = build_coder(config, registry, parts)
         return cls(config, registry, device, parts, coder, (warning,) if warning else ())
 
@@ -268,8 +301,14 @@ class CodingSession:
         """Chains and lanes for ``num_images`` images: the configured ones or automatic."""
         return choose_layout(self.config, num_images)
 
+    def message(self, layout: ChainLayout) -> Message:
+        """An empty message for ``layout`` with the config's precisions and seed."""
+        return new_message(self.config, layout)
+
     def images(self, images: np.ndarray) -> np.ndarray:
         """``images`` checked (binary, the model's pixel count) and flattened to ``(n, obs_dim)``."""
+        from bitsback_core.pipeline.files import as_binary_images
+
         return as_binary_images(images, self.components.model.obs_dim)[0]
 
     # ----- bits -----
@@ -280,10 +319,16 @@ class CodingSession:
         The same estimate ``bitsback run`` reports as ``ideal_bpd`` (same seed, particles).
         """
         x = self.images(images)
-        return (
-            ideal_bpd(self.components.model, x, self.config.num_particles, self.config.seed)
-            * x.size
-        )
+        return self.ideal_bpd(x) * x.size
+
+    def ideal_bpd(self, x: np.ndarray, num_particles: int | None = None) -> float:
+        """The bound in bits/dim on rows ``x`` (``(n, obs_dim)``, already checked), seeded by the config.
+
+        With the config's particle count (or ``num_particles``: ``evaluate`` asks for the
+        ELBO with 1 and for IWAE-N): the figure ``run``, ``bench`` and ``evaluate`` report.
+        """
+        particles = self.config.num_particles if num_particles is None else num_particles
+        return ideal_bpd(self.components.model, x, particles, self.config.seed)
 
     # ----- bytes -----
 
@@ -297,6 +342,8 @@ class CodingSession:
         format has one writer. With ``ideal`` the model's bound is computed too (one more
         pass of the network).
         """
+        from bitsback_core.pipeline.files import compress_to_file
+
         original = np.asarray(images)
         x = self.images(original)
         with tempfile.TemporaryDirectory(prefix="bitsback-session-") as folder:
@@ -323,6 +370,8 @@ class CodingSession:
         model must be this session's (checked by identity); a blob from other settings
         decodes, one from another model is refused.
         """
+        from bitsback_core.pipeline.files import decode_container
+
         container = CompressedFile.from_bytes(bytes(blob), name=name)
         images, _ = decode_container(
             container, self.registry, self._checkpoint, self.config.gpu, name=name, jobs=self._jobs
@@ -345,6 +394,8 @@ class CodingSession:
         Atomic, never overwrites unless asked, and (``verify``) decoded and compared with
         the input before the file is moved into place.
         """
+        from bitsback_core.pipeline.files import compress_to_file
+
         return compress_to_file(
             self.config, self.registry, images, Path(path),
             overwrite=overwrite, verify=verify, frame_images=frame_images, jobs=self._jobs,
@@ -352,6 +403,8 @@ class CodingSession:
 
     def decompress_file(self, path: str | os.PathLike[str]) -> np.ndarray:
         """The images in a ``.bbz`` file, decoded with this session's model."""
+        from bitsback_core.pipeline.files import decompress_file
+
         images, _ = decompress_file(
             Path(path), self.registry, self._checkpoint, self.config.gpu, jobs=self._jobs
         )

@@ -42,15 +42,13 @@ import attrs
 import numpy as np
 
 from bitsback_core.ans.message import Message
-from bitsback_core.coders.interface import Coder
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
-from bitsback_core.pipeline.components import Components, build_coder, build_components
-from bitsback_core.pipeline.device import resolve_device
+from bitsback_core.pipeline.layout import new_message
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
-from bitsback_core.pipeline.run import choose_layout, ideal_bpd
 from bitsback_core.registry import Registry
+from bitsback_core.session import CodingSession
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -170,35 +168,24 @@ def spec_config(config: Config, spec: CoderSpec, checkpoint_dir: Path | None = N
     return attrs.evolve(config, **values)
 
 
-@attrs.frozen
-class LoadedCoder:
-    """A coder with its model loaded: built once, measured many times."""
-
-    config: Config
-    coder: Coder
-    components: Components
-    device: str
-    warnings: tuple[str, ...] = ()
+#: A coder with its model loaded, built once and measured many times: a coding session
+#: (config, device, components, coder, warnings). The old name stays for callers.
+LoadedCoder = CodingSession
 
 
-def load_coder(config: Config, registry: Registry) -> LoadedCoder:
-    """Resolve the device, load the model and build the configured coder."""
-    device, warning = resolve_device(config.gpu)
-    parts = build_components(config, registry, device)
-    coder = build_coder(config, registry, parts)
-    return LoadedCoder(config, coder, parts, device, (warning,) if warning else ())
-
-
-def new_message(config: Config, layout: ChainLayout) -> Message:
-    """An empty message for ``layout`` with the config's precisions and seed."""
-    return Message((layout.chains, layout.lanes), config.lprec, config.bprec, seed=config.seed)
+def load_coder(config: Config, registry: Registry) -> CodingSession:
+    """Resolve the device, load the model and build the configured coder: the session's setup."""
+    return CodingSession.from_config(config, registry)
 
 
 def encode_images(
-    loaded: LoadedCoder, x: np.ndarray, layout: ChainLayout, progress: ProgressFactory = no_progress
+    loaded: CodingSession,
+    x: np.ndarray,
+    layout: ChainLayout,
+    progress: ProgressFactory = no_progress,
 ) -> Message:
     """Encode ``x`` onto a fresh message in ``layout`` and return the message."""
-    message = new_message(loaded.config, layout)
+    message = loaded.message(layout)
     return encode_dataset(loaded.coder, x, layout, message, progress("encode", x.shape[0]))
 
 
@@ -362,7 +349,7 @@ class CoderBenchResult:
 
 
 def compare_layouts(
-    loaded: LoadedCoder, x: np.ndarray, layout: ChainLayout, num_images: int
+    loaded: CodingSession, x: np.ndarray, layout: ChainLayout, num_images: int
 ) -> LayoutComparison:
     """Net bits/dim of the first ``num_images`` of ``x`` in ``layout`` and in C=1, K=1.
 
@@ -381,7 +368,7 @@ def compare_layouts(
 
 
 def _round_trip(
-    loaded: LoadedCoder, x: np.ndarray, layout: ChainLayout, progress: ProgressFactory
+    loaded: CodingSession, x: np.ndarray, layout: ChainLayout, progress: ProgressFactory
 ) -> tuple[Message, bytes, np.ndarray, float, float]:
     """Encode, serialize, decode from the bytes: ``(message, bytes, decoded, encode_s, decode_s)``."""
     started = time.perf_counter()
@@ -398,7 +385,7 @@ def _round_trip(
 
 
 def bench_coder(
-    loaded: LoadedCoder,
+    loaded: CodingSession,
     x: np.ndarray,
     layout: ChainLayout | None = None,
     *,
@@ -422,12 +409,14 @@ def bench_coder(
         raise ValueError(f"expected images of shape (num_images, obs_dim), got shape {x.shape}")
     config = loaded.config
     num, obs_dim = x.shape
-    layout = choose_layout(config, num) if layout is None else layout
+    layout = loaded.layout(num) if layout is None else layout
     if layout.num_items != num:
         raise ValueError(f"layout is for {layout.num_items} images, got {num}")
     if warmup:
         first = x[: layout.chains]
-        _round_trip(loaded, first, ChainLayout(first.shape[0], first.shape[0], layout.lanes), no_progress)
+        _round_trip(
+            loaded, first, ChainLayout(first.shape[0], first.shape[0], layout.lanes), no_progress
+        )
 
     with measure_memory(False, loaded.device) as peak:
         message, data, decoded, encode_s, decode_s = _round_trip(loaded, x, layout, progress)
@@ -438,9 +427,7 @@ def bench_coder(
         numpy_peak = traced.numpy_bytes
 
     dims = num * obs_dim
-    bound = (
-        ideal_bpd(loaded.components.model, x, config.num_particles, config.seed) if ideal else None
-    )
+    bound = loaded.ideal_bpd(x) if ideal else None
     comparison = (
         compare_layouts(loaded, x, layout, compare_seed_layout) if compare_seed_layout > 0 else None
     )

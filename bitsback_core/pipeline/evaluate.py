@@ -7,11 +7,9 @@ import time
 import attrs
 
 from bitsback_core.config import Config
-from bitsback_core.pipeline.components import build_components
 from bitsback_core.pipeline.data import load_images
-from bitsback_core.pipeline.device import resolve_device
-from bitsback_core.pipeline.run import ideal_bpd
 from bitsback_core.registry import Registry
+from bitsback_core.session import CodingSession
 
 __all__ = ["EvaluateResult", "evaluate_bounds"]
 
@@ -37,21 +35,20 @@ class EvaluateResult:
 
 def evaluate_bounds(config: Config, registry: Registry) -> EvaluateResult:
     """Negative ELBO and negative IWAE-``num_particles`` bound, bits/dim, on the test images."""
-    device, warning = resolve_device(config.gpu)
-    parts = build_components(config, registry, device)
+    session = CodingSession.from_config(config, registry)
     x = load_images(config, registry)
     started = time.perf_counter()
-    elbo = ideal_bpd(parts.model, x, 1, config.seed)
-    iwae = ideal_bpd(parts.model, x, config.num_particles, config.seed)
+    elbo = session.ideal_bpd(x, num_particles=1)
+    iwae = session.ideal_bpd(x)
     return EvaluateResult(
         split=config.split,
         dataset=config.dataset,
         num_compress=int(x.shape[0]),
         num_particles=config.num_particles,
-        checkpoint=str(parts.source.checkpoint),
-        device=device,
+        checkpoint=str(session.components.source.checkpoint),
+        device=session.device,
         elbo_bpd=elbo,
         iwae_bpd=iwae,
         seconds=time.perf_counter() - started,
-        warnings=(warning,) if warning else (),
+        warnings=session.warnings,
     )

@@ -13,7 +13,6 @@ are reported as ``notes``.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Collection
 
@@ -21,25 +20,29 @@ import attrs
 import numpy as np
 
 from bitsback_core.ans.message import Message
-from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
+from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.config import Config
-from bitsback_core.models.interface import LatentVariableModel
-from bitsback_core.pipeline.components import build_coder, build_components, default_model
+from bitsback_core.models.bounds import ideal_bpd
+from bitsback_core.pipeline.components import default_model
 from bitsback_core.pipeline.data import load_images, open_dataset
-from bitsback_core.pipeline.device import resolve_device
+from bitsback_core.pipeline.layout import AUTO_LANES, choose_layout
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
 
-__all__ = ["MODEL_KEYS", "RunResult", "choose_layout", "ideal_bpd", "run_compression", "run_defaults"]
+# ``choose_layout``, ``ideal_bpd`` and ``AUTO_LANES`` live below the session now
+# (pipeline/layout.py, models/bounds.py); they stay importable from here for older callers.
+__all__ = [
+    "AUTO_LANES",
+    "MODEL_KEYS",
+    "RunResult",
+    "choose_layout",
+    "ideal_bpd",
+    "run_compression",
+    "run_defaults",
+]
 
 #: Config keys that name the model; when the user sets none, :func:`run_defaults` may pick one.
 MODEL_KEYS = ("checkpoint", "train_config")
-
-LN2 = math.log(2.0)
-#: Lanes per chain when the config leaves ``lanes`` unset: one, the seed's own setting. With
-#: the compiled row loops more lanes no longer buy speed (BB-IS(50), one chain, 500 images:
-#: 2.0 ms/img at 1 lane and at 32) but cost total bits (0.2800 against 0.2864 bits/dim).
-AUTO_LANES = 1
 
 
 @attrs.frozen
@@ -94,33 +97,9 @@ class RunResult:
         return out
 
 
-def ideal_bpd(
-    model: LatentVariableModel, x: np.ndarray, num_particles: int, seed: int, batch_size: int = 500
-) -> float:
-    """Negative IWAE-N bound (the ELBO for N=1) in bits/dim, averaged over images."""
-    total = 0.0
-    for lo in range(0, x.shape[0], batch_size):
-        log_w = model.log_weights(x[lo : lo + batch_size], num_particles, seed + lo)
-        peak = log_w.max(axis=0)
-        bound = peak + np.log(np.exp(log_w - peak).mean(axis=0))
-        total += float(-bound.sum())
-    return total / (x.shape[0] * x.shape[1] * LN2)
-
-
-def choose_layout(config: Config, num_items: int) -> ChainLayout:
-    """Chains and lanes: the configured ones, or automatic.
-
-    Automatic keeps about 500 images per chain (the seed's setting, so initial bits stay
-    small next to the data) and one lane per chain (:data:`AUTO_LANES`): up to 999 images
-    that is exactly the seed's sequential coder, and the chains run in parallel on the
-    CPU's cores (measured in docs/performance.md).
-    """
-    chains = config.chains if config.chains is not None else max(1, num_items // 500)
-    lanes = config.lanes if config.lanes is not None else AUTO_LANES
-    return ChainLayout(num_items, min(chains, num_items), lanes)
-
-
-def run_defaults(config: Config, registry: Registry, given: Collection[str]) -> tuple[Config, tuple[str, ...]]:
+def run_defaults(
+    config: Config, registry: Registry, given: Collection[str]
+) -> tuple[Config, tuple[str, ...]]:
     """``config`` with the particle count and model a user left unset, and a note per choice.
 
     ``given`` holds the keys the user set (command line or config file); only keys outside
@@ -131,7 +110,11 @@ def run_defaults(config: Config, registry: Registry, given: Collection[str]) -> 
     Configs that set ``num_particles``, such as the seed's, are returned unchanged.
     """
     particles = getattr(registry.get("coder", config.coder), "DEFAULT_PARTICLES", None)
-    if "num_particles" in given or not isinstance(particles, int) or particles == config.num_particles:
+    if (
+        "num_particles" in given
+        or not isinstance(particles, int)
+        or particles == config.num_particles
+    ):
         return config, ()
     config = attrs.evolve(config, num_particles=particles)
     notes = [f"num_particles not set: coding with {particles} particles, as in the paper's tables"]
@@ -139,14 +122,22 @@ def run_defaults(config: Config, registry: Registry, given: Collection[str]) -> 
         entry = default_model(config.dataset, config.split, particles)
         if entry is not None:
             config = attrs.evolve(config, checkpoint=entry.name)
-            trained = "the ELBO" if entry.particles == 1 else f"IWAE with {entry.particles} particles"
-            fit = "trained for it" if entry.particles == particles else f"the closest installed ({trained})"
+            trained = (
+                "the ELBO" if entry.particles == 1 else f"IWAE with {entry.particles} particles"
+            )
+            fit = (
+                "trained for it"
+                if entry.particles == particles
+                else f"the closest installed ({trained})"
+            )
             notes.append(f"model not set: {entry.name}, {fit}")
     return config, tuple(notes)
 
 
 def run_compression(
-    config: Config, registry: Registry, progress: ProgressFactory = no_progress,
+    config: Config,
+    registry: Registry,
+    progress: ProgressFactory = no_progress,
     notes: tuple[str, ...] = (),
     report: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -156,21 +147,24 @@ def run_compression(
     dataset's notice added; ``report`` receives each of them once the model and the data
     are loaded, before coding starts (so a run that fails to start reports only its error).
     """
-    device, warning = resolve_device(config.gpu)
-    warnings = (warning,) if warning else ()
-    parts = build_components(config, registry, device)
-    coder = build_coder(config, registry, parts)
+    # Imported here, not at the top: ``bitsback_core.pipeline`` imports this module when it
+    # loads, and the session imports the pipeline's modules (a cycle at import time only).
+    from bitsback_core.session import CodingSession
+
+    session = CodingSession.from_config(config, registry)
+    coder, parts = session.coder, session.components
     dataset = open_dataset(config, registry)
     if dataset.notice:
         notes = (*notes, dataset.notice)
     x = load_images(config, registry, dataset=dataset)
-    for note in notes if report is not None else ():
-        report(note)
+    if report is not None:
+        for note in notes:
+            report(note)
     num, obs_dim = x.shape
 
-    ideal = ideal_bpd(parts.model, x, config.num_particles, config.seed)
-    layout = choose_layout(config, num)
-    message = Message((layout.chains, layout.lanes), config.lprec, config.bprec, seed=config.seed)
+    ideal = session.ideal_bpd(x)
+    layout = session.layout(num)
+    message = session.message(layout)
 
     started = time.perf_counter()
     encode_dataset(coder, x, layout, message, progress("encode", num))
@@ -195,7 +189,7 @@ def run_compression(
         num_compress=num,
         chains=layout.chains,
         lanes=layout.lanes,
-        device=device,
+        device=session.device,
         checkpoint=str(parts.source.checkpoint),
         model=parts.source.label,
         arithmetic=parts.model.arithmetic,
@@ -212,6 +206,6 @@ def run_compression(
         encode_s=encode_s,
         decode_s=decode_s,
         decode_ok=decode_ok,
-        warnings=warnings,
+        warnings=session.warnings,
         notes=notes,
     )

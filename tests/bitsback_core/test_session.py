@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bitsback_core import session as session_module
+from bitsback_core.ans.message import Message
+from bitsback_core.compression import encode_dataset
 from bitsback_core.compression.container import CompressedFile, ContainerError
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError, PluginError, UnknownComponentError
-from bitsback_core.pipeline.components import default_checkpoint_dir
+from bitsback_core.pipeline.components import Components, default_checkpoint_dir
 from bitsback_core.pipeline.data import load_images
 from bitsback_core.pipeline.files import decompress_file
 from bitsback_core.pipeline.run import run_compression
@@ -88,6 +91,56 @@ def test_aliases_and_options_reach_the_coder(registry: Registry) -> None:
     s = CodingSession.open(model=IWAE5, coder="bb-is", registry=registry, num_particles=3, seed=7)
     assert s.config.coder == "ISBitsBackCoder"
     assert (s.coder.num_particles, s.coder.seed) == (3, 7)
+
+
+# ----- the setup the commands drive by hand -----
+
+
+def test_layout_message_and_bound_are_the_commands_setup(
+    elbo: CodingSession, images: np.ndarray
+) -> None:
+    """``run`` and ``bench`` code with ``coder`` over ``message(layout(n))``: the file's net bits."""
+    x = elbo.images(images)
+    layout = elbo.layout(x.shape[0])
+    message = elbo.message(layout)
+    c = elbo.config
+    assert message.equals(Message((layout.chains, layout.lanes), c.lprec, c.bprec, seed=c.seed))
+    encode_dataset(elbo.coder, x, layout, message)
+    assert message.net_bits == elbo.encode(images).net_bits
+    assert elbo.ideal_bpd(x) * x.size == elbo.ideal_bits(images)
+
+
+def test_the_particle_count_of_the_bound_can_be_chosen(
+    registry: Registry, images: np.ndarray
+) -> None:
+    s = CodingSession.open(model=IWAE5, coder="ISBitsBackCoder", registry=registry, num_particles=5)
+    x = s.images(images)
+    one = CodingSession.open(
+        model=IWAE5, coder="ISBitsBackCoder", registry=registry, num_particles=1
+    )
+    assert s.ideal_bpd(x, num_particles=1) == one.ideal_bpd(x)
+    assert s.ideal_bpd(x, num_particles=5) == s.ideal_bpd(x) != one.ideal_bpd(x)
+
+
+def test_for_decoding_checks_the_model_before_building_the_coder(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config.from_mapping(
+        {"train_config": str(ELBO / "train_config.yml"), "coder": "BitsBackCoder"}
+    )
+    seen: list[Components] = []
+    s = CodingSession.for_decoding(config, registry, check=seen.append)
+    assert seen == [s.components] and type(s.coder).PLUGIN_NAME == "BitsBackCoder"
+
+    def refuse(parts: Components) -> None:
+        raise ConfigError(f"{parts.source.checkpoint} is not the file's model")
+
+    def must_not_build(*args: object) -> None:
+        raise AssertionError("the coder was built over a refused model")
+
+    monkeypatch.setattr(session_module, "build_coder", must_not_build)
+    with pytest.raises(ConfigError, match="is not the file's model"):
+        CodingSession.for_decoding(config, registry, check=refuse)
 
 
 # ----- bytes -----

@@ -9,17 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bitsback_core import session as session_module
 from bitsback_core.config import Config
+from bitsback_core.models.bounds import ideal_bpd
 from bitsback_core.pipeline import run as run_module
 from bitsback_core.pipeline.components import build_components
 from bitsback_core.pipeline.data import load_images
-from bitsback_core.pipeline.run import (
-    AUTO_LANES,
-    RunResult,
-    choose_layout,
-    ideal_bpd,
-    run_compression,
-)
+from bitsback_core.pipeline.layout import AUTO_LANES
+from bitsback_core.pipeline.run import RunResult, run_compression
 from bitsback_core.registry import Registry
 
 MakeConfig = Callable[..., Config]
@@ -115,36 +112,14 @@ def test_as_dict_is_the_json_object(make_config: MakeConfig, registry: Registry)
 def test_missing_cuda_falls_back_with_a_warning(
     make_config: MakeConfig, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_module, "resolve_device", lambda gpu: ("cpu", "no CUDA here"))
+    # The device is chosen where the session is built.
+    monkeypatch.setattr(session_module, "resolve_device", lambda gpu: ("cpu", "no CUDA here"))
     result = run_compression(make_config(1, num_compress=2, gpu=0), registry)
     assert result.device == "cpu"
     assert result.warnings == ("no CUDA here",)
 
 
-# --- choose_layout -------------------------------------------------------------------------
-
-
-def _cfg(**values: Any) -> Config:
-    return Config.from_mapping(values)
-
-
-@pytest.mark.parametrize(
-    "values, num, expected",
-    [
-        ({}, 20, (1, AUTO_LANES)),  # one chain for small runs
-        ({}, 1200, (2, AUTO_LANES)),  # about 500 images per chain
-        ({"chains": 1, "lanes": 1}, 20, (1, 1)),  # the seed's sequential coder
-        ({"chains": 8, "lanes": 3}, 5, (5, 3)),  # never more chains than images
-        ({"chains": 2, "lanes": 4}, 9, (2, 4)),
-    ],
-)
-def test_choose_layout(values: dict[str, Any], num: int, expected: tuple[int, int]) -> None:
-    layout = choose_layout(_cfg(**values), num)
-    assert (layout.chains, layout.lanes) == expected
-    assert layout.num_items == num
-
-
-# --- ideal_bpd -----------------------------------------------------------------------------
+# --- ideal_bpd (models/bounds.py) on a paper model -------------------------------------
 
 
 def test_ideal_bpd_is_the_mean_negative_bound_in_bits(
