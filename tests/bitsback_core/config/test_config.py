@@ -222,3 +222,49 @@ def test_paper_files_are_present() -> None:
 
 def test_arithmetic_defaults_to_portable() -> None:
     assert Config().arithmetic == "portable"
+
+
+def test_every_key_has_exactly_one_known_group() -> None:
+    from bitsback_core.config import GROUPS, OPTION_GROUPS, group_keys, key_group
+
+    assert set(OPTION_GROUPS) < set(GROUPS)
+    by_group = [key for group in GROUPS for key in group_keys(group)]
+    assert sorted(by_group) == sorted(config_keys())  # a partition: no key twice, none left
+    for key in config_keys():
+        assert key in group_keys(key_group(key))
+    assert key_group("epochs") == "training" and key_group("coder") == "coding"
+    with pytest.raises(ValueError, match="unknown config group"):
+        group_keys("data", "nonsense")
+    with pytest.raises(ConfigError, match="unknown config key 'nonsense'"):
+        key_group("nonsense")
+
+
+def test_unused_keys_are_read_nowhere() -> None:
+    """``unused`` is a claim about the code: no module reads these keys from a config."""
+    import re
+
+    from bitsback_core.config import group_keys
+
+    sources = [*(REPO_ROOT / "bitsback_core").rglob("*.py"), *(REPO_ROOT / "plugins").rglob("*.py")]
+    for key in group_keys("unused"):
+        pattern = re.compile(rf"\b(config|cfg|train_config)\.{key}\b|getattr\([^)]*[\"']{key}[\"']")
+        readers = [str(path) for path in sources if pattern.search(path.read_text(encoding="utf-8"))]
+        assert readers == [], f"{key} is read in {readers}: give it a real group"
+
+
+def test_library_config_still_takes_every_key() -> None:
+    """Groups change nothing for library users: one flat object with every key."""
+    config = Config.from_mapping({"workers": 8, "batch_compute": True, "epochs": 2, "coder": "X"})
+    assert (config.workers, config.batch_compute, config.epochs, config.coder) == (8, True, 2, "X")
+    assert set(config.as_dict()) == set(config_keys())
+    assert Config.from_mapping(yaml.safe_load(config.to_yaml())) == config
+
+
+def test_file_keys_in_file_order(tmp_path: Path) -> None:
+    from bitsback_core.config import file_keys
+
+    path = tmp_path / "c.yml"
+    path.write_text("lr: 0.1\nworkers: 2\nseed: 1\n", encoding="utf-8")
+    assert file_keys(path) == ("lr", "workers", "seed")
+    (tmp_path / "empty.yml").write_text("", encoding="utf-8")
+    assert file_keys(tmp_path / "empty.yml") == ()
