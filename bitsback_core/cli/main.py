@@ -65,7 +65,8 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
     )
     parser.add_argument("--version", action="version", version=f"bitsback {__version__}")
     # No prefix matching: "--num_particle 3" must be an error, not --num_particles.
-    subparsers = parser.add_subparsers(
+    # typeshed wants a class for parser_class; argparse only calls it, so a partial works.
+    subparsers = parser.add_subparsers(  # type: ignore[call-overload]
         dest="command",
         metavar="COMMAND",
         title="commands",

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 
 from bitsback_core.config import Config
+from bitsback_core.distributions.fixed_gaussian import FixedGaussianParams
 from bitsback_core.errors import ConfigError
 from bitsback_core.pipeline.components import build_components
 from bitsback_core.registry import Registry
@@ -56,17 +57,20 @@ def quantize_model(config: Config, registry: Registry, output: Path | None = Non
     model = parts.model
     float_model = getattr(model, "float_model", None)
     net = getattr(model, "net", None)
-    if float_model is None or net is None:
+    identity = model.identity()
+    if float_model is None or net is None or identity is None:
         raise ConfigError(f"model {type(model).__name__} does not expose its float twin and integers")
     x = _probe_images(64, config.seed)
     fixed = model.posterior(x)
+    if not isinstance(fixed, FixedGaussianParams):
+        raise ConfigError(f"portable model {type(model).__name__} returned a float posterior")
     mean, std = fixed.to_float()
     reference = float_model.posterior(x)
     if output is not None:
         model.save(output)
     return QuantizeResult(
         checkpoint=str(parts.source.checkpoint),
-        identity=model.identity(),
+        identity=identity,
         layers={name: layer.weight_bits for name, layer in net.layers.items()},
         max_mean_error=float(np.abs(mean - reference.mean).max()),
         max_log_std_error=float(np.abs(np.log(std) - np.log(reference.std)).max()),

@@ -194,7 +194,9 @@ def content_sha256(tables: dict[str, np.ndarray]) -> str:
 
 def _serialize(tables: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: tables[k].astype("<i8") for k in sorted(tables)})
+    arrays = {k: tables[k].astype("<i8") for k in sorted(tables)}
+    # numpy's stub types **kwds against its own keyword allow_pickle: bool; these are arrays.
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 

@@ -101,8 +101,10 @@ class IterativeProposal(Proposal):
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if self.portable:
+            from bitsback_vae.model import PortableBinaryVAE
             from bitsback_vae.portable_inference import portable_iterative_posterior
 
+            assert isinstance(model, PortableBinaryVAE)  # checked in __init__ (_is_portable)
             return portable_iterative_posterior(model, x, int(seed), self.steps, self.lr)
         assert isinstance(model, DifferentiableModel)
         device = torch.device(model.device)

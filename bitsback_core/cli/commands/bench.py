@@ -54,7 +54,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "with gzip, bz2, lzma, PNG and WebP."
         ),
     )
-    benches = parser.add_subparsers(
+    # typeshed wants a class for parser_class; argparse only calls it, so a partial works.
+    benches = parser.add_subparsers(  # type: ignore[call-overload]
         dest="bench",
         title="benchmarks",
         required=True,
