@@ -81,6 +81,7 @@ def _is_gzip(path: Path) -> bool:
 def _open(path: Path) -> BinaryIO:
     """Open ``path`` for reading, transparently decompressing gzip."""
     if _is_gzip(path):
+        # typeshed's GzipFile does not derive from BinaryIO, though it offers all of it.
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
 
