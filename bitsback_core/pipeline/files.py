@@ -148,15 +148,20 @@ def _release_pages(x: np.ndarray) -> None:
     Pages read through a mapping stay resident (and counted in the process's RSS) until
     the kernel needs the memory; coding a 784 MB input frame by frame would otherwise end
     with all of it resident. ``MADV_DONTNEED`` on a read-only shared mapping only unmaps:
-    the data stays in the page cache and is read back on the next access. Anything else
-    (an ordinary array, a writable or copy-on-write map) is left alone.
+    the data stays in the page cache and is read back on the next access. ``x`` may be a
+    view of the map (``np.asarray`` of a memmap is a plain ndarray over it), so the
+    ``base`` chain is walked; anything not read-only (a writable or copy-on-write map,
+    whose private pages would be lost) or not mapped is left alone.
     """
-    if not isinstance(x, np.memmap) or getattr(x, "mode", None) != "r" or not hasattr(mmap, "MADV_DONTNEED"):
+    if not hasattr(mmap, "MADV_DONTNEED"):
         return
     base: Any = x
+    read_only = False
     while base is not None and not isinstance(base, mmap.mmap):
+        if isinstance(base, np.memmap):
+            read_only = getattr(base, "mode", None) == "r"
         base = getattr(base, "base", None)
-    if base is not None:
+    if base is not None and read_only:
         try:
             base.madvise(mmap.MADV_DONTNEED)
         except (OSError, ValueError):  # a closed map or an OS without it: only memory is at stake

@@ -109,6 +109,27 @@ def test_a_read_only_memmap_is_coded_like_the_array(
     np.testing.assert_array_equal(decoded, seven)
 
 
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads Linux's /proc")
+def test_scanning_a_mapped_input_does_not_keep_its_pages(tmp_path: Path) -> None:
+    """The check before coding reads every byte of a memmap, and lets its pages go again."""
+    np.save(tmp_path / "big.npy", np.zeros((40_000, 28, 28), dtype=bool))  # 31 MB
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    before = _rss_file_kib()
+    checked = files._check_images(mapped, 784)
+    assert checked.shape == (40_000, 28, 28)
+    assert _rss_file_kib() - before < 2_000
+    np.asarray(mapped[:20_000]).sum()  # the same reads without releasing: pages stay
+    held = _rss_file_kib() - before
+    files._release_pages(files._check_images(mapped[:10], 784))  # a view releases the map
+    released = _rss_file_kib() - before
+    assert held > 10_000 and released < 2_000, (held, released)
+
+
 def test_a_non_binary_memmap_is_refused_before_any_output(registry: Registry, tmp_path: Path) -> None:
     x = binary_images(3).astype(np.uint8)
     x[2, 5, 5] = 2
