@@ -89,8 +89,15 @@ def test_seed_config_runs_unchanged_from_a_seed_like_folder(
     (tmp_path / "data").symlink_to(DATA, target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--config", str(SEED_CONFIG), "--num_compress", "3", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert result["decode_ok"] is True and result["num_compress"] == 3
+    # the seed's training-only and unused keys are named once, in one line
+    ignoring = [line for line in captured.err.splitlines() if line.startswith("config: ignoring")]
+    assert ignoring == [
+        "config: ignoring keys run does not use: exp_name, logdir, workers, batch_compute, "
+        "batch_size"
+    ]
     assert result["checkpoint"] == "checkpoints/train_bin_emnist_split=mnist_num=1/model.pt"
 
 
