@@ -15,14 +15,18 @@ Naming rule: a folder's name after its last ``=``, lower-cased, with ``_`` writt
 When two folders get the same name the earlier root wins, so ``$BITSBACK_CHECKPOINTS``
 can stand in for a shipped model. Everything else comes from the folder itself: split,
 dataset, bound and particles from ``train_config.yml``, the test bits/dim from the best
-(lowest) ``test_bpd`` in ``log.csv`` (the epoch whose weights ``model.pt`` keeps), the
-sha256 from ``model.pt``. Nothing here knows a dataset or model by name.
+(lowest) ``test_bpd`` in ``log.csv`` (the epoch whose weights ``model.pt`` keeps), or,
+when the folder has an ``evaluation.json`` (``{"test_bpd": ..., "test_images": ...}``), from
+that: a model selected on held-out *training* images (``bitsback train
+--validation_images``) logs validation losses, and its test figure is measured once, after
+training, by ``bitsback evaluate``. The sha256 comes from ``model.pt``. Nothing here knows a dataset or model by name.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import importlib
 import math
 import os
@@ -120,6 +124,16 @@ def _sha256(path: Path) -> str:
     return _SHA256[key]
 
 
+def _evaluated_test_bpd(path: Path) -> tuple[float | None, int | None] | None:
+    """``evaluation.json``'s test figure, or None when the folder has none (or a broken one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        value, images = float(data["test_bpd"]), int(data["test_images"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (value, images) if math.isfinite(value) and images > 0 else None
+
+
 def _best_test_bpd(log_csv: Path) -> tuple[float | None, int | None]:
     """Lowest ``test_bpd`` in a training log and the ``test_images`` it was measured on."""
     best: tuple[float | None, int | None] = (None, None)
@@ -204,7 +218,8 @@ class CatalogueEntry:
             train_config = Config.from_yaml_file(folder / "train_config.yml")
         except (ValueError, OSError):  # a broken folder is not a model, not a failure
             return None
-        test_bpd, test_images = _best_test_bpd(folder / "log.csv")
+        evaluated = _evaluated_test_bpd(folder / "evaluation.json")
+        test_bpd, test_images = evaluated or _best_test_bpd(folder / "log.csv")
         return cls(model_name(folder.name), folder, train_config, test_bpd, test_images)
 
 

@@ -193,3 +193,17 @@ def test_the_core_never_walks_up_from_its_own_files() -> None:
         if re.search(r"\.parents\[|\.parent\.parent", line)
     ]
     assert offenders == []
+
+
+def test_evaluation_json_gives_the_test_figure_of_a_validated_model(tmp_path: Path) -> None:
+    # A model selected on held-out training images logs validation losses; its test figure
+    # is measured once after training and written to evaluation.json, which wins.
+    folder = _model_folder(tmp_path, "x=mnist_iwae50", particles=50, test_bpd=(0.24, 0.239))
+    (folder / "evaluation.json").write_text(
+        '{"test_bpd": 0.2361, "test_images": 10000}', encoding="utf-8"
+    )
+    entry = scan([tmp_path]).get("mnist-iwae50")
+    assert entry is not None and (entry.test_bpd, entry.test_images) == (0.2361, 10000)
+    (folder / "evaluation.json").write_text('{"test_bpd": "n/a"}', encoding="utf-8")
+    entry = scan([tmp_path]).get("mnist-iwae50")
+    assert entry is not None and (entry.test_bpd, entry.test_images) == (0.239, 2000)
