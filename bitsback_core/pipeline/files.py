@@ -5,14 +5,28 @@ layout, the seed, the arithmetic and the model's *identity* (never a path): deco
 rebuilds the very coder that encoded it, finds the model among the project's own
 checkpoints by that identity (or takes ``--checkpoint`` and checks it), and refuses a
 different model rather than decoding garbage. Images are coded in frames of
-``frame_images``, each an independent message, so frames decode independently.
+``frame_images``, each coded on its own, so frames decode independently.
+
+Each frame is stored with whichever is shorter (``fallback="auto"``, the default): its
+bits-back message (codec 0) or the best classical code of its images
+(:func:`~bitsback_core.compression.fallback.best_fallback`: bz2 or the context-model
+bilevel coder, codecs 1 and 2). A model that fits the images badly (thresholded scans,
+unfamiliar shapes) or a frame so short that the message's initial bits dominate then
+costs at most the frame's 9 bytes of framing more than a classical codec. The decoder
+dispatches on each frame's codec byte; a classical frame needs no model, so a model is
+loaded only when a selected frame is a bits-back message.
+
+Setup goes through :class:`~bitsback_core.session.CodingSession`: the encoder's from its
+config (:meth:`~bitsback_core.session.CodingSession.from_config`), the decoder's from the
+config the header records (:meth:`~bitsback_core.session.CodingSession.for_decoding`,
+which checks the model before the coder is built).
 
 ``compress_to_file`` checks its own output before reporting success (unless asked not
 to): the bytes are written to a temporary file beside the output, read back, decoded
 exactly as ``decompress`` would decode them (:func:`decode_container`: parse, rebuild the
 coder from the header, decode every frame) and compared with the input; only then is the
 temporary file renamed into place. A file that does not decode is deleted and reported
-as a :class:`VerificationError`.
+as a :class:`VerificationError`. The check decodes frames of every codec.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ import mmap
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +47,7 @@ from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatErr
 from bitsback_core.coders.interface import Coder
 from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.compression.container import (
+    CODEC_BITS_BACK,
     DEFAULT_FRAME_IMAGES,
     FRAME_HEAD_BYTES,
     MAX_MODEL_NAME,
@@ -43,23 +58,18 @@ from bitsback_core.compression.container import (
     header_problem,
     identity_prefix,
 )
+from bitsback_core.compression.fallback import FallbackError, best_fallback, decode_fallback
 from bitsback_core.config import Config
 from bitsback_core.errors import BitsbackError, ConfigError, UnknownComponentError
 from bitsback_core.models.interface import LatentVariableModel
-from bitsback_core.pipeline.components import (
-    Components,
-    build_coder,
-    build_components,
-    file_sha256,
-    find_model_by_identity,
-)
-from bitsback_core.pipeline.device import resolve_device
+from bitsback_core.pipeline.components import Components, find_model_by_identity
 from bitsback_core.pipeline.frames import default_jobs, map_in_order, select_frames
 from bitsback_core.pipeline.progress import Advance, ProgressFactory, no_progress
-from bitsback_core.pipeline.run import choose_layout
 from bitsback_core.registry import Registry, load_registry
+from bitsback_core.session import CodingSession
 
 __all__ = [
+    "FALLBACK_MODES",
     "CompressResult",
     "VerificationError",
     "as_binary_images",
@@ -76,20 +86,30 @@ class VerificationError(BitsbackError, RuntimeError):
     """A freshly compressed file does not decode to its input (the file was not kept)."""
 
 
+#: ``fallback`` values: ``auto`` stores a frame with the best classical codec when that is
+#: shorter than its bits-back message; ``never`` keeps every frame a bits-back message.
+FALLBACK_MODES = ("auto", "never")
+
+
 @attrs.frozen
 class CompressResult:
     path: str
     num_images: int
     obs_dim: int
     file_bytes: int
+    #: Code length of the images: a bits-back frame's net bits (initial bits credited), a
+    #: classical frame's whole payload (8 bits a byte; it has no initial bits).
     net_bits: float
+    #: Payload bits: a bits-back frame's message (heads and words), a classical frame's bytes.
     total_bits: int
     encode_s: float
-    #: Bytes that are not message bytes: prefix, header, header CRC and 8 per frame.
+    #: Bytes that are not payload: prefix, header, header CRC and 9 per frame.
     header_bytes: int = 0
     num_frames: int = 1
     #: Seconds spent checking that the written bytes decode to the input; None: not checked.
     verify_s: float | None = None
+    #: Each frame's codec byte (0 bits-back, 1 bz2, 2 context model), in frame order.
+    frame_codecs: tuple[int, ...] = ()
 
     @property
     def file_bpd(self) -> float:
@@ -100,7 +120,9 @@ def as_binary_images(x: np.ndarray, obs_dim: int) -> tuple[np.ndarray, tuple[int
     """Validate user images (0/1 values, ``(n, obs_dim)`` or ``(n, h, w)``); flatten them."""
     x = np.asarray(x)
     if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != obs_dim:
-        raise ConfigError(f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}")
+        raise ConfigError(
+            f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}"
+        )
     if not np.issubdtype(x.dtype, np.integer) and not np.issubdtype(x.dtype, np.bool_):
         raise ConfigError(f"images must be integers 0/1, got dtype {x.dtype}")
     if np.any((x != 0) & (x != 1)):
@@ -121,14 +143,20 @@ def _check_images(images: Any, obs_dim: int) -> np.ndarray:
     """
     x = np.asarray(images)
     if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != obs_dim:
-        raise ConfigError(f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}")
+        raise ConfigError(
+            f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}"
+        )
     if not np.issubdtype(x.dtype, np.integer) and not np.issubdtype(x.dtype, np.bool_):
         raise ConfigError(f"images must be integers 0/1, got dtype {x.dtype}")
     for start in range(0, x.shape[0], _SCAN_ROWS):
         block = x[start : start + _SCAN_ROWS]
         if x.dtype == np.bool_:
             block = block.view(np.uint8)  # a bool array's bytes can hold values other than 0/1
-        bad = np.any(block > 1) if np.issubdtype(block.dtype, np.unsignedinteger) else np.any((block != 0) & (block != 1))
+        bad = (
+            np.any(block > 1)
+            if np.issubdtype(block.dtype, np.unsignedinteger)
+            else np.any((block != 0) & (block != 1))
+        )
         _release_pages(x)
         if bad:
             raise ConfigError("images must be binary (0/1): binarize them first")
@@ -182,7 +210,7 @@ def _printable(text: str) -> str:
 
 
 def _file_header(
-    config: Config, registry: Registry, parts: Components, images: np.ndarray, count: int, frame_images: int
+    session: CodingSession, images: np.ndarray, count: int, frame_images: int
 ) -> Header:
     """The header for ``count`` images ``images``; a value the format cannot hold is a ConfigError.
 
@@ -191,8 +219,9 @@ def _file_header(
     """
     from bitsback_core.models.catalogue import model_name as catalogue_name
 
+    config, registry, parts = session.config, session.registry, session.components
     iterative = config.iterative_post_improvement
-    layout = choose_layout(config, min(count, max(1, frame_images)))
+    layout = session.layout(min(count, max(1, frame_images)))
     source = parts.source
     header = Header(
         portable=config.arithmetic == "portable",
@@ -206,7 +235,7 @@ def _file_header(
         iterative=(config.iterative_improvement_steps, config.iterative_improvement_lr) if iterative else None,
         model=registry.entry("model", source.train_config.model).name,
         latent_dim=parts.model.latent_dim,
-        identity=identity_prefix(_identity_of(parts, config.arithmetic)),
+        identity=identity_prefix(session.model_identity),
         model_name=_printable(catalogue_name(source.checkpoint.resolve().parent.name))[:MAX_MODEL_NAME],
         dtype=images.dtype.str,
         image_shape=tuple(int(d) for d in images.shape[1:]),
@@ -219,36 +248,63 @@ def _file_header(
     return header
 
 
-def _identity_of(parts: Components, arithmetic: str) -> str:
-    """What a file records for the loaded model: the portable identity or the file's SHA-256."""
-    if arithmetic == "portable":
-        identity = parts.model.identity()
-        if not identity:
-            raise ConfigError(f"model {type(parts.model).__name__} in portable arithmetic has no identity()")
-        return identity
-    return file_sha256(parts.source.checkpoint)
+@attrs.frozen
+class _Frame:
+    """One coded frame: its codec byte, payload and bits (see :class:`CompressResult`)."""
+
+    codec: int
+    payload: bytes
+    net_bits: float
+    total_bits: int
+
+
+def _code_frame(
+    coder: Coder, header: Header, index: int, rows: np.ndarray, fallback: str, advance: Advance
+) -> _Frame:
+    """Frame ``index`` of ``rows`` (``(n, obs_dim)`` uint8): its bits-back message, or with
+    ``fallback="auto"`` the best classical code of its images when that is strictly shorter.
+
+    The classical codecs see the images in the header's image shape, the shape the decoder
+    hands them back in (a flat 784 is coded as a 28 x 28 page either way).
+    """
+    layout = header.frame_layout(index)
+    message = Message(
+        (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
+    )
+    encode_dataset(coder, rows, layout, message, advance)
+    frame = _Frame(CODEC_BITS_BACK, message.to_frame_bytes(), message.net_bits, message.total_bits)
+    if fallback == "auto":
+        codec, classical = best_fallback(rows.reshape(rows.shape[0], *header.image_shape))
+        if len(classical) < len(frame.payload):
+            return _Frame(codec, classical, 8.0 * len(classical), 8 * len(classical))
+    return frame
 
 
 def _encode_frames(
-    coder: Coder, x: np.ndarray, header: Header, obs_dim: int, out: BinaryIO, advance: Advance
-) -> tuple[float, int]:
-    """Code frame after frame of ``x`` and append each to ``out`` at once; net and total bits.
+    coder: Coder,
+    x: np.ndarray,
+    header: Header,
+    obs_dim: int,
+    out: BinaryIO,
+    advance: Advance,
+    fallback: str,
+) -> tuple[float, int, tuple[int, ...]]:
+    """Code frame after frame of ``x`` and append each to ``out`` at once; net and total
+    bits and each frame's codec.
 
     Only one frame's images and message are held at a time, so the memory needed does not
     grow with the input.
     """
-    net, total = 0.0, 0
+    net, total, codecs = 0.0, 0, []
+    crc = header.checksum()
     for index in range(header.num_frames):
-        layout = header.frame_layout(index)
-        message = Message(
-            (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
-        )
-        encode_dataset(coder, _rows(x, header.frame_slice(index), obs_dim), layout, message, advance)
-        frame = message.to_frame_bytes()
-        out.write(encode_frame(header.checksum(), index, frame))
-        net += message.net_bits
-        total += message.total_bits
-    return net, total
+        rows = _rows(x, header.frame_slice(index), obs_dim)
+        frame = _code_frame(coder, header, index, rows, fallback, advance)
+        out.write(encode_frame(crc, index, frame.payload, frame.codec))
+        net += frame.net_bits
+        total += frame.total_bits
+        codecs.append(frame.codec)
+    return net, total, tuple(codecs)
 
 
 def compress_to_file(
@@ -262,6 +318,7 @@ def compress_to_file(
     frame_images: int = DEFAULT_FRAME_IMAGES,
     *,
     jobs: int | None = None,
+    fallback: str = "auto",
 ) -> CompressResult:
     """Encode ``images`` with the configured coder and write the compressed file.
 
@@ -273,21 +330,25 @@ def compress_to_file(
     ``jobs`` processes (default: one per CPU, at most one per frame; 1 = this process),
     and compared with ``images``; a mismatch or a decoding error raises
     :class:`VerificationError` and leaves no output (an existing file is kept). The
-    output is always moved into place atomically.
+    output is always moved into place atomically. ``fallback`` (:data:`FALLBACK_MODES`):
+    ``"auto"`` stores a frame with the best classical codec when that is shorter than its
+    bits-back message, ``"never"`` keeps every frame a bits-back message.
     """
     output = Path(output)
+    if fallback not in FALLBACK_MODES:
+        raise ConfigError(f"fallback must be one of {', '.join(FALLBACK_MODES)}, got {fallback!r}")
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} already exists (use --force to overwrite)")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"directory {output.parent} does not exist")
-    device, _ = resolve_device(config.gpu)
-    parts = build_components(config, registry, device)
-    obs_dim = parts.model.obs_dim
+    session = CodingSession.from_config(config, registry)
+    obs_dim = session.components.model.obs_dim
     x = _check_images(images, obs_dim)
-    header = _file_header(config, registry, parts, x, x.shape[0], frame_images)
+    header = _file_header(session, x, x.shape[0], frame_images)
     if jobs is not None:
-        default_jobs(jobs, header.num_frames, header.num_images)  # a bad value is refused before any work
-    coder = build_coder(config, registry, parts)
+        default_jobs(
+            jobs, header.num_frames, header.num_images
+        )  # a bad value is refused before any work
     head = header.to_bytes()
     # A new hidden file beside the output (same file system, so the final rename is atomic;
     # opened with "x", so it gets the usual permissions and never clobbers anything). It
@@ -298,11 +359,17 @@ def compress_to_file(
         with open(tmp, "xb") as fh:
             fh.write(head)
             started = time.perf_counter()
-            net_bits, total_bits = _encode_frames(coder, x, header, obs_dim, fh, progress("encode", x.shape[0]))
+            advance = progress("encode", x.shape[0])
+            net_bits, total_bits, codecs = _encode_frames(
+                session.coder, x, header, obs_dim, fh, advance, fallback
+            )
             encode_s = time.perf_counter() - started
         if verify:
             started = time.perf_counter()
-            _verify_written(tmp, output, registry, x, header, str(parts.source.checkpoint), config.gpu, progress, jobs)
+            checkpoint = str(session.components.source.checkpoint)
+            _verify_written(
+                tmp, output, registry, x, header, checkpoint, config.gpu, progress, jobs
+            )
             verify_s = time.perf_counter() - started
         file_bytes = tmp.stat().st_size
         _move_into_place(tmp, output, overwrite)
@@ -319,6 +386,7 @@ def compress_to_file(
         header_bytes=len(head) + FRAME_HEAD_BYTES * header.num_frames,
         num_frames=header.num_frames,
         verify_s=verify_s,
+        frame_codecs=codecs,
     )
 
 
@@ -357,8 +425,10 @@ def _verify_written(
         )
         for index, decoded in decoded_frames:
             sl = header.frame_slice(index)
-            if decoded.dtype != original.dtype or decoded.shape[1:] != expected_shape[1:] or (
-                decoded.shape[0] != sl.stop - sl.start
+            if (
+                decoded.dtype != original.dtype
+                or decoded.shape[1:] != expected_shape[1:]
+                or (decoded.shape[0] != sl.stop - sl.start)
             ):
                 raise VerificationError(
                     f"verification failed: decoded frame {index} as a {decoded.dtype} array of shape "
@@ -439,7 +509,9 @@ def _check_installed(header: Header, registry: Registry, name: str) -> None:
         )
 
 
-def _locate_model(header: Header, config: Config, registry: Registry, checkpoint: str | None, name: str) -> Config:
+def _locate_model(
+    header: Header, config: Config, registry: Registry, checkpoint: str | None, name: str
+) -> Config:
     """``config`` with the model to decode with: ``checkpoint``, or the project's model by identity."""
     if checkpoint:
         return attrs.evolve(config, checkpoint=checkpoint, train_config=None)
@@ -452,11 +524,17 @@ def _locate_model(header: Header, config: Config, registry: Registry, checkpoint
             f"{name} was compressed with model {label!r} (identity {header.identity_hex[:12]}...), "
             "which is not among this installation's models: pass --checkpoint model.pt"
         )
-    return attrs.evolve(config, checkpoint=str(source.checkpoint), train_config=str(source.train_config_path))
+    return attrs.evolve(
+        config, checkpoint=str(source.checkpoint), train_config=str(source.train_config_path)
+    )
 
 
 def _check_model(header: Header, parts: Components, registry: Registry, name: str) -> None:
-    """The loaded model must be the encoder's: same plugin, latent size, pixels and identity."""
+    """The loaded model must be the file's kind: same plugin, latent size and pixels.
+
+    Called by :meth:`CodingSession.for_decoding` before the coder is built; the identity
+    is checked on the session right after (:func:`_check_identity`).
+    """
     source = parts.source
     if registry.entry("model", source.train_config.model).name != header.model or (
         parts.model.latent_dim != header.latent_dim
@@ -469,64 +547,130 @@ def _check_model(header: Header, parts: Components, registry: Registry, name: st
         raise ContainerError(
             f"{name} holds images of shape {header.image_shape}; its model codes {parts.model.obs_dim} pixels"
         )
-    actual = _identity_of(parts, header.arithmetic)
+
+
+def _check_identity(header: Header, session: CodingSession, name: str) -> None:
+    """The session's model must be the encoder's: its identity starts with the file's."""
+    actual = session.model_identity
     if not header.identity_matches(actual):
         raise ConfigError(
-            f"model {source.checkpoint} (sha256 {actual[:12]}...) is not the one {name} was "
-            f"compressed with (sha256 {header.identity_hex[:12]}...): pass the right --checkpoint"
+            f"model {session.components.source.checkpoint} (sha256 {actual[:12]}...) is not the one {name} "
+            f"was compressed with (sha256 {header.identity_hex[:12]}...): pass the right --checkpoint"
         )
 
 
-def _build_frame_decoder(
-    header: Header,
-    checkpoint: str | None,
-    gpu: int,
-    name: str,
-    registry: Registry | None = None,
-    advance: Advance | None = None,
-) -> Callable[[tuple[int, bytes]], np.ndarray]:
-    """A function decoding ``(index, frame bytes)`` of a file with ``header`` to uint8 rows.
+def _decoder_session(
+    header: Header, checkpoint: str | None, gpu: int, name: str, registry: Registry
+) -> CodingSession:
+    """The session that decodes the bits-back frames of a file with ``header``.
 
-    Builds the coder from the header alone (plus the ``checkpoint``/``gpu`` overrides), so
-    decoding depends on nothing of the process that encoded it, and checks the model is
-    the encoder's. Module-level so a worker process can build its own (``registry`` None:
-    the installed plugins, :func:`load_registry`); ``advance`` is told of every decoded
-    image (this process only: workers report whole frames through their results).
+    Built from the header alone (plus the ``checkpoint``/``gpu`` overrides), so decoding
+    depends on nothing of the process that encoded it; the model is found by identity
+    (or taken from ``checkpoint``) and checked before any frame is decoded.
     """
-    registry = load_registry() if registry is None else registry
     _check_installed(header, registry, name)
     config = _locate_model(header, _decoder_config(header, gpu), registry, checkpoint, name)
-    device, _ = resolve_device(config.gpu)
-    parts = build_components(config, registry, device)
-    _check_model(header, parts, registry, name)
-    coder = build_coder(config, registry, parts)
-    obs_dim = parts.model.obs_dim
+    session = CodingSession.for_decoding(
+        config, registry, check=lambda parts: _check_model(header, parts, registry, name)
+    )
+    _check_identity(header, session, name)
+    return session
 
-    def decode(task: tuple[int, bytes]) -> np.ndarray:
-        index, frame = task
-        return _decode_frame(coder, header, index, frame, obs_dim, advance, name)
 
-    return decode
+#: A frame to decode: its index, codec byte and payload.
+FrameTask = tuple[int, int, bytes]
+
+
+class _FrameDecoder:
+    """Decodes ``(index, codec, payload)`` of a file with ``header`` to the frame's images.
+
+    Dispatches on the codec byte: a bits-back frame (codec 0) through the decoder session,
+    a classical one through its fallback codec, which needs no model. The session is built
+    on the first bits-back frame, or at once by :meth:`load` (the calling process does
+    that when any selected frame needs it, so a wrong model is one error before any
+    worker starts). Module-level, so a worker process builds its own from ``(header,
+    checkpoint, gpu, name)`` (``registry`` None: the installed plugins); ``advance`` is
+    told of every decoded image (this process only: workers report whole frames through
+    their results).
+    """
+
+    def __init__(
+        self,
+        header: Header,
+        checkpoint: str | None,
+        gpu: int,
+        name: str,
+        registry: Registry | None = None,
+        advance: Advance | None = None,
+    ) -> None:
+        self.header, self.checkpoint, self.gpu, self.name = header, checkpoint, gpu, name
+        self.registry, self.advance = registry, advance
+        self._session: CodingSession | None = None
+
+    def load(self) -> CodingSession:
+        """The decoder session, built (and its model checked) on first use."""
+        if self._session is None:
+            registry = load_registry() if self.registry is None else self.registry
+            self._session = _decoder_session(
+                self.header, self.checkpoint, self.gpu, self.name, registry
+            )
+        return self._session
+
+    def __call__(self, task: FrameTask) -> np.ndarray:
+        index, codec, payload = task
+        if codec != CODEC_BITS_BACK:
+            images = _decode_classical(self.header, index, codec, payload, self.name)
+            if self.advance is not None:
+                self.advance(images.shape[0])
+            return images
+        session = self.load()
+        obs_dim = session.components.model.obs_dim
+        return _decode_frame(
+            session.coder, self.header, index, payload, obs_dim, self.advance, self.name
+        )
+
+
+def _decode_classical(
+    header: Header, index: int, codec: int, payload: bytes, name: str
+) -> np.ndarray:
+    """A classical frame's uint8 images ``(n, *image_shape)``; a defect is a ContainerError naming it."""
+    sl = header.frame_slice(index)
+    try:
+        return decode_fallback(codec, payload, sl.stop - sl.start, header.image_shape)
+    except FallbackError as exc:
+        raise ContainerError(f"{name}, frame {index}: {exc}") from None
 
 
 def _decode_frame(
-    coder: Coder, header: Header, index: int, frame: bytes, obs_dim: int, advance: Advance | None, name: str
+    coder: Coder,
+    header: Header,
+    index: int,
+    frame: bytes,
+    obs_dim: int,
+    advance: Advance | None,
+    name: str,
 ) -> np.ndarray:
-    """Decode frame ``index`` on its own; any inconsistency is a ContainerError naming the frame."""
+    """Decode bits-back frame ``index`` on its own; any inconsistency is a ContainerError naming the frame."""
     where = f"{name}, frame {index}"
     layout = header.frame_layout(index)
     shape = (layout.chains, layout.lanes)
     try:
-        message = Message.from_frame_bytes(frame, shape, header.lprec, header.bprec, header.frame_seed(index))
+        message = Message.from_frame_bytes(
+            frame, shape, header.lprec, header.bprec, header.frame_seed(index)
+        )
         x = decode_dataset(coder, message, layout, obs_dim, advance)
     except (MessageFormatError, EmptyStackError) as exc:
         raise ContainerError(f"{where}: {exc}") from None
     except (ValueError, AssertionError) as exc:
         # Bytes that pass the checksum but hold something else make the decoder push
         # impossible intervals or read weights outside the model's support.
-        raise ContainerError(f"{where}: the data does not decode with this model and settings ({exc})") from None
+        raise ContainerError(
+            f"{where}: the data does not decode with this model and settings ({exc})"
+        ) from None
     if not message.is_initial_state():
-        raise ContainerError(f"{where}: decoding did not return the message to its initial state (corrupt data)")
+        raise ContainerError(
+            f"{where}: decoding did not return the message to its initial state (corrupt data)"
+        )
     return x
 
 
@@ -547,10 +691,11 @@ def iter_decoded_frames(
     file's frames or an empty selection is a :class:`FrameRangeError`, raised before any
     model is loaded. ``jobs`` processes decode (default: one per CPU, at most one per
     selected frame; 1 = this process only); the bytes decoded and the images returned do
-    not depend on it. The model is loaded and checked here before any worker starts, so a
-    wrong model is one error, not one per process. Worker processes find the model the
-    same way from the installed plugins. Each frame's images come in the input's dtype and
-    image shape.
+    not depend on it. Each frame is decoded by its codec: the model is loaded and checked
+    here, before any worker starts, when a selected frame is a bits-back message, and not
+    at all when every selected frame is classical (such a file decodes without its model).
+    Worker processes load the model from the installed plugins, the same way, on their
+    first bits-back frame. Each frame's images come in the input's dtype and image shape.
     """
     header = container.header
     selected = select_frames(header.num_frames, frames, name)
@@ -562,12 +707,16 @@ def iter_decoded_frames(
         advanced[0] += n
         advance(n)
 
-    local = _build_frame_decoder(header, checkpoint, gpu, name, registry, count)
+    local = _FrameDecoder(header, checkpoint, gpu, name, registry, count)
+    if any(container.codecs[i] == CODEC_BITS_BACK for i in selected):
+        local.load()
     advance = progress("decode", total)
-    tasks = [(index, container.frames[index]) for index in selected]
+    tasks = [(index, container.codecs[index], container.frames[index]) for index in selected]
     args = (header, checkpoint, gpu, name)
     dtype, shape = np.dtype(header.dtype), header.image_shape
-    for index, rows in zip(selected, map_in_order(local, _build_frame_decoder, args, tasks, workers), strict=True):
+    for index, rows in zip(
+        selected, map_in_order(local, _FrameDecoder, args, tasks, workers), strict=True
+    ):
         advance(rows.shape[0] - advanced[0])  # a worker's frame, or nothing left to report
         advanced[0] = 0
         yield index, rows.reshape((rows.shape[0], *shape)).astype(dtype, copy=False)
@@ -608,7 +757,9 @@ def decompress_file(
 ) -> tuple[np.ndarray, Header]:
     """Decode a compressed file; returns the images (original shape and dtype) and the header."""
     container = CompressedFile.read(Path(path))
-    return decode_container(container, registry, checkpoint, gpu, progress, name=str(path), frames=frames, jobs=jobs)
+    return decode_container(
+        container, registry, checkpoint, gpu, progress, name=str(path), frames=frames, jobs=jobs
+    )
 
 
 def decompress_to_npy(

@@ -41,8 +41,13 @@ def test_golden_file_decodes_and_reencodes_to_the_same_bytes(name: str, registry
     assert images_sha256(golden_images(entry["layout"])) == entry["images_sha256"]
     values = dict(entry["values"], checkpoint=str(ROOT / entry["values"]["checkpoint"]))
     again = tmp_path / "again.bbz"
-    compress_to_file(case_config(values), registry, images, again, frame_images=entry["frame_images"], verify=False)
+    fallback = entry.get("fallback", "never")  # files from before the classical fallback: "never"
+    written = compress_to_file(
+        case_config(values), registry, images, again,
+        frame_images=entry["frame_images"], verify=False, fallback=fallback,
+    )  # fmt: skip
     assert again.read_bytes() == data
+    assert list(written.frame_codecs) == entry.get("frame_codecs", [0] * written.num_frames)
 
 
 def test_golden_files_decode_in_another_process_and_float_environment(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Small files (3-4 frames of 2 images, BB-ELBO over the project's default model) so the
 tests stay quick; only one test starts worker processes (each costs seconds to import
-torch and load the model).
+torch and load the model). Frames of two images would be stored with a classical codec,
+so these files are written with ``fallback="never"`` to test the bits-back frames; files
+of mixed codecs are tested in ``test_fallback_frames.py``.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ def seven() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def framed(registry: Registry, seven: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seven images in four frames (2, 2, 2, 1), verified in this process (read-only)."""
+    """Seven images in four bits-back frames (2, 2, 2, 1), verified in this process (read-only)."""
     out = tmp_path_factory.mktemp("framed") / "seven.bbz"
-    compress_to_file(elbo_config(), registry, seven, out, frame_images=2, jobs=1)
+    compress_to_file(elbo_config(), registry, seven, out, frame_images=2, jobs=1, fallback="never")
     return out
 
 
@@ -87,7 +89,9 @@ def test_streamed_file_equals_the_frames_coded_in_memory(
     flat = seven.reshape(7, -1).astype(np.uint8)
     for index in range(header.num_frames):
         layout = header.frame_layout(index)
-        message = Message((layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index))
+        message = Message(
+            (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
+        )
         encode_dataset(coder, flat[header.frame_slice(index)], layout, message)
         frames.append(message.to_frame_bytes())
     assert header.num_frames == 4
@@ -101,7 +105,9 @@ def test_a_read_only_memmap_is_coded_like_the_array(
     mapped = np.load(tmp_path / "in.npy", mmap_mode="r")
     assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
     out = tmp_path / "mapped.bbz"
-    result = compress_to_file(elbo_config(), registry, mapped, out, frame_images=2, jobs=1)
+    result = compress_to_file(
+        elbo_config(), registry, mapped, out, frame_images=2, jobs=1, fallback="never"
+    )
     assert out.read_bytes() == framed.read_bytes()
     assert result.num_frames == 4 and result.file_bytes == out.stat().st_size
     decoded, _ = decompress_file(out, registry, jobs=1)
@@ -130,7 +136,9 @@ def test_scanning_a_mapped_input_does_not_keep_its_pages(tmp_path: Path) -> None
     assert held > 10_000 and released < 2_000, (held, released)
 
 
-def test_a_non_binary_memmap_is_refused_before_any_output(registry: Registry, tmp_path: Path) -> None:
+def test_a_non_binary_memmap_is_refused_before_any_output(
+    registry: Registry, tmp_path: Path
+) -> None:
     x = binary_images(3).astype(np.uint8)
     x[2, 5, 5] = 2
     np.save(tmp_path / "in.npy", x)
@@ -140,7 +148,9 @@ def test_a_non_binary_memmap_is_refused_before_any_output(registry: Registry, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
 
 
-def test_a_bad_jobs_value_is_refused_before_any_work(registry: Registry, seven: np.ndarray, tmp_path: Path) -> None:
+def test_a_bad_jobs_value_is_refused_before_any_work(
+    registry: Registry, seven: np.ndarray, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match="jobs must be a positive integer"):
         compress_to_file(elbo_config(), registry, seven, tmp_path / "x.bbz", frame_images=2, jobs=0)
     assert list(tmp_path.iterdir()) == []
@@ -208,7 +218,7 @@ def test_a_bad_range_is_refused_before_the_model_loads_and_writes_nothing(
     def no_model(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the model was loaded for a range the file does not have")
 
-    monkeypatch.setattr(files, "_build_frame_decoder", no_model)
+    monkeypatch.setattr(files, "_decoder_session", no_model)
     with pytest.raises(FrameRangeError, match="outside"):
         decompress_file(framed, registry, frames=slice(2, 9))
     with pytest.raises(FrameRangeError, match="selects none"):
@@ -216,11 +226,15 @@ def test_a_bad_range_is_refused_before_the_model_loads_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_damaged_frame_outside_the_range_is_not_decoded(registry: Registry, seven: np.ndarray, framed: Path) -> None:
+def test_a_damaged_frame_outside_the_range_is_not_decoded(
+    registry: Registry, seven: np.ndarray, framed: Path
+) -> None:
     """Frames are independent: a frame that would not decode only matters when selected."""
     container = CompressedFile.read(framed)
     f = container.frames
-    swapped = CompressedFile(header=container.header, frames=(f[0], f[2], f[1], f[3]))  # 1 and 2 swapped
+    swapped = CompressedFile(
+        header=container.header, frames=(f[0], f[2], f[1], f[3])
+    )  # 1 and 2 swapped
     decoded, _ = decode_container(swapped, registry, frames=slice(None, 1), jobs=1)
     np.testing.assert_array_equal(decoded, seven[:2])
     with pytest.raises(ContainerError, match="frame 1"):
@@ -253,14 +267,18 @@ def _square_builder(offset: int):  # type: ignore[no-untyped-def]
 def test_map_in_order_keeps_order_uses_the_workers_and_raises_their_errors() -> None:
     results = []
     with pytest.raises(ContainerError, match="^x.bbz, frame 7: damaged$"):
-        results.extend(map_in_order(_square_builder(1), _square_builder, (1,), list(range(9)), jobs=2))
+        results.extend(
+            map_in_order(_square_builder(1), _square_builder, (1,), list(range(9)), jobs=2)
+        )
     # This process takes every second task; task 7 is a worker's, raised here in order.
     assert [r for r, _ in results] == [t * t + 1 for t in range(7)]
     pids = [pid for _, pid in results]
     assert pids[0::2] == [os.getpid()] * 4 and os.getpid() not in pids[1::2]
 
 
-def test_parallel_decoding_equals_one_process(registry: Registry, seven: np.ndarray, framed: Path) -> None:
+def test_parallel_decoding_equals_one_process(
+    registry: Registry, seven: np.ndarray, framed: Path
+) -> None:
     """jobs=2 (this process and one worker) decodes the same images in the same order."""
     container = CompressedFile.read(framed)
     one = list(iter_decoded_frames(container, registry, jobs=1))
@@ -279,7 +297,9 @@ def test_cli_frames_selects_and_refuses(
     seven: np.ndarray, framed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "part.npy"
-    assert cli_main(["decompress", str(framed), "-o", str(out), "--frames", "1:3", "--jobs", "1"]) == 0
+    assert (
+        cli_main(["decompress", str(framed), "-o", str(out), "--frames", "1:3", "--jobs", "1"]) == 0
+    )
     np.testing.assert_array_equal(np.load(out), seven[2:6])
     assert cli_main(["test", str(framed), "--frames=-1:", "-j", "1"]) == 0
     printed = capsys.readouterr()

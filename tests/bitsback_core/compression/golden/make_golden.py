@@ -9,6 +9,12 @@ how each was made (the config values, frames) and the sha256 of the images it de
 Run this only with a format version bump: the point of the files is that they never change.
 (Format 2 was re-pinned once before its release, when its header became compact and
 frames gained a codec byte; the messages inside the files did not change.)
+
+Every case but ``mixed-codecs`` is written with ``fallback="never"``: their frames of a few
+images would otherwise be stored with a classical codec, and they pin the bits-back
+messages. ``mixed-codecs`` (``fallback="auto"``, added with the per-frame classical
+fallback) pins a file whose frames alternate between bits-back messages and the context
+coder (codec 2), on real digits from the packaged EMNIST sample.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 from bitsback_core.config import Config
 from bitsback_core.pipeline.files import compress_to_file
 from bitsback_core.registry import load_registry
+from bitsback_emnist.sample import load_sample
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
@@ -50,11 +57,32 @@ CASES: dict[str, tuple[dict[str, Any], int, str]] = {
         {"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "chains": 2, "lanes": 2},
         4, "square-bool",
     ),  # fmt: skip
+    "mixed-codecs": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 12, "sample-mixed"),
 }
+
+#: The ``fallback`` each case is written with (the others: ``"never"``).
+FALLBACK: dict[str, str] = {"mixed-codecs": "auto"}
+#: The frame codecs a case must come out with (checked when it is written).
+EXPECTED_CODECS: dict[str, tuple[int, ...]] = {"mixed-codecs": (0, 2, 0, 2)}
+
+
+def sample_mixed_images() -> np.ndarray:
+    """37 packaged EMNIST test digits, frames of 12: dynamically binarized (seeded) digits
+    where the model wins, thresholded ones (frame 1) and a lone digit (frame 3) where the
+    context coder does."""
+    grey, _ = load_sample()
+    grey = grey[:37]
+    dynamic = np.random.default_rng(20261130).random(grey.shape) < grey / 255
+    images = dynamic.copy()
+    images[12:24] = grey[12:24] >= 128
+    return images.astype(np.uint8)
 
 
 def golden_images(layout: str) -> np.ndarray:
-    """Ten digit-like binary images (a seeded blob of ink each) in the case's shape and dtype."""
+    """Ten digit-like binary images (a seeded blob of ink each) in the case's shape and dtype
+    (``sample-mixed``: :func:`sample_mixed_images`)."""
+    if layout == "sample-mixed":
+        return sample_mixed_images()
     rng = np.random.default_rng(20261130)
     yy, xx = np.mgrid[:28, :28]
     centres = rng.uniform(8, 20, size=(10, 2))
@@ -82,10 +110,19 @@ def main() -> None:
     for name, (values, frame_images, layout) in CASES.items():
         images = golden_images(layout)
         path = HERE / f"{name}.bbz"
-        compress_to_file(case_config(values), registry, images, path, overwrite=True, frame_images=frame_images)
+        fallback = FALLBACK.get(name, "never")
+        result = compress_to_file(
+            case_config(values), registry, images, path,
+            overwrite=True, frame_images=frame_images, fallback=fallback,
+        )  # fmt: skip
+        expected = EXPECTED_CODECS.get(name, (0,) * result.num_frames)
+        if result.frame_codecs != expected:
+            raise SystemExit(f"{name}: frame codecs {result.frame_codecs}, expected {expected}")
         record[name] = {
             "values": {k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v) for k, v in values.items()},
             "frame_images": frame_images,
+            "fallback": fallback,
+            "frame_codecs": list(result.frame_codecs),
             "layout": layout,
             "images_sha256": images_sha256(images),
             "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
