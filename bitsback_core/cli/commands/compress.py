@@ -84,6 +84,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="images per frame (independent, checksummed messages; default 10000)",
     )
+    parser.add_argument(
+        "--fallback",
+        choices=("auto", "never"),
+        default="auto",
+        help=(
+            "auto (default): store a frame with a classical codec (bz2 or a context-model "
+            "bilevel coder) when that is shorter than its bits-back message; never: always bits-back"
+        ),
+    )
     # --no-verify decides the decode check; no training keys.
     add_config_options(parser, groups=("data", "model", "coding", "output"), omit=("decode_check",))
     return parser
@@ -250,7 +259,7 @@ def _compress_one(
     if output != STDIO:
         return compress_to_file(
             config, registry, images, Path(output), args.force, progress,
-            verify=args.verify, frame_images=frame_images,
+            verify=args.verify, frame_images=frame_images, fallback=args.fallback,
         )  # fmt: skip
     import tempfile
 
@@ -258,7 +267,7 @@ def _compress_one(
         target = Path(folder) / "stdout.bbz"
         result = compress_to_file(
             config, registry, images, target, False, progress,
-            verify=args.verify, frame_images=frame_images,
+            verify=args.verify, frame_images=frame_images, fallback=args.fallback,
         )  # fmt: skip
         sys.stdout.flush()
         sys.stdout.buffer.write(target.read_bytes())

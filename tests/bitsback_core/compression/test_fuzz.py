@@ -299,13 +299,14 @@ def test_crafted_headers_are_refused_before_decoding(
         tracemalloc.stop()
     assert peak < 1 << 20, f"the parser allocated {peak} bytes for a crafted header"
 
-    from bitsback_core.pipeline import components, files
+    from bitsback_core import session
+    from bitsback_core.pipeline import components
 
     def no_model(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("decoding started: a model was built")
 
     if "model_name" not in changes:
-        for module in (components, files):
+        for module in (components, session):  # the decoder's session builds the components
             monkeypatch.setattr(module, "build_components", no_model)
     code, err, out = _decompress(capsys, tmp_path, data, "evil")
     _refused(code, err, out, tmp_path, changes)
