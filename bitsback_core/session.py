@@ -333,14 +333,21 @@ class CodingSession:
     # ----- bytes -----
 
     def encode(
-        self, images: np.ndarray, *, ideal: bool = False, frame_images: int = DEFAULT_FRAME_IMAGES
+        self,
+        images: np.ndarray,
+        *,
+        ideal: bool = False,
+        frame_images: int = DEFAULT_FRAME_IMAGES,
+        fallback: str = "auto",
     ) -> Encoded:
         """Code ``images`` (0/1, ``(n, obs_dim)`` or ``(n, h, w)``) into ``.bbz`` bytes.
 
         The bytes are exactly those ``bitsback compress`` writes with these settings: they
         are written by the same function, into a private temporary folder, so the file
         format has one writer. With ``ideal`` the model's bound is computed too (one more
-        pass of the network).
+        pass of the network). ``fallback="auto"`` (as ``compress``) stores a frame with a
+        classical codec when that is shorter, and then counts its bytes as its net and total
+        bits; ``"never"`` keeps every frame a bits-back message.
         """
         from bitsback_core.pipeline.files import compress_to_file
 
@@ -350,7 +357,7 @@ class CodingSession:
             path = Path(folder) / "images.bbz"
             written = compress_to_file(
                 self.config, self.registry, original, path,
-                verify=False, frame_images=frame_images, jobs=self._jobs,
+                verify=False, frame_images=frame_images, jobs=self._jobs, fallback=fallback,
             )  # fmt: skip
             data = path.read_bytes()
         ideal_bits = self.ideal_bits(x) if ideal else None
@@ -388,6 +395,7 @@ class CodingSession:
         overwrite: bool = False,
         verify: bool = True,
         frame_images: int = DEFAULT_FRAME_IMAGES,
+        fallback: str = "auto",
     ) -> CompressResult:
         """Write ``images`` to a ``.bbz`` file exactly as ``bitsback compress`` does.
 
@@ -399,6 +407,7 @@ class CodingSession:
         return compress_to_file(
             self.config, self.registry, images, Path(path),
             overwrite=overwrite, verify=verify, frame_images=frame_images, jobs=self._jobs,
+            fallback=fallback,
         )  # fmt: skip
 
     def decompress_file(self, path: str | os.PathLike[str]) -> np.ndarray:
