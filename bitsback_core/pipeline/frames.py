@@ -7,8 +7,10 @@ runs on one thread. So :func:`map_in_order` runs the map in ``jobs`` processes: 
 calling process (which has already built its decoder, so a wrong model or a missing
 plugin is reported before any process starts) plus ``jobs - 1`` workers of a
 ``ProcessPoolExecutor``, each of which builds its own decoder once and then decodes the
-frames it is sent. Results come back in frame order, and at most a small window of
-frames is in flight, so memory stays bounded however many frames a file holds.
+frames it is sent (the file decoder, ``files._FrameDecoder``, loads its model only on its
+first bits-back frame: a worker sent only classical frames never imports a model). Results
+come back in frame order, and at most a small window of frames is in flight, so memory
+stays bounded however many frames a file holds.
 
 Workers are started with "spawn" (never "fork": a forked copy of a process holding torch
 and numba's thread pools can deadlock) and ignore SIGINT, so Ctrl-C reaches only the
@@ -88,11 +90,16 @@ def parse_frame_range(text: str) -> slice:
         start, stop = raw.split(":")
         return slice(int(start) if start.strip() else None, int(stop) if stop.strip() else None)
     except ValueError:
-        raise FrameRangeError(f"frame range {text!r} is not A:B or K (frame indices, ends optional)") from None
+        raise FrameRangeError(
+            f"frame range {text!r} is not A:B or K (frame indices, ends optional)"
+        ) from None
 
 
 def _describe(frames: slice) -> str:
-    ends = ("" if frames.start is None else str(frames.start), "" if frames.stop is None else str(frames.stop))
+    ends = (
+        "" if frames.start is None else str(frames.start),
+        "" if frames.stop is None else str(frames.stop),
+    )
     step = "" if frames.step in (None, 1) else f":{frames.step}"
     return f"{ends[0]}:{ends[1]}{step}"
 
@@ -117,7 +124,9 @@ def select_frames(num_frames: int, frames: slice | None, name: str) -> range:
             )
     selected = range(num_frames)[frames]
     if not selected:
-        raise FrameRangeError(f"frame range {_describe(frames)} selects none of {name}'s {num_frames} frames")
+        raise FrameRangeError(
+            f"frame range {_describe(frames)} selects none of {name}'s {num_frames} frames"
+        )
     return selected
 
 
@@ -180,7 +189,9 @@ def map_in_order(
             yield local(task)
         return
     context = multiprocessing.get_context(start_method)
-    pool = ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_init_worker, initargs=(build, args))
+    pool = ProcessPoolExecutor(
+        jobs - 1, mp_context=context, initializer=_init_worker, initargs=(build, args)
+    )
     window = 2 * jobs
     pending: deque[Future[R] | None] = deque()  # None: this process's own task
     submitted = 0
