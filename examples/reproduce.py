@@ -52,7 +52,11 @@ PAPER_TABLE3 = {
     ("BB-CIS", 5): (0.2333, 0.2355),
     ("BB-CIS", 50): (0.2303, 0.2325),
 }
-METHODS = {"BB-ELBO": ("BitsBackCoder", 1), "BB-IS(5)": ("ISBitsBackCoder", 5), "BB-IS(50)": ("ISBitsBackCoder", 50)}
+METHODS = {
+    "BB-ELBO": ("BitsBackCoder", 1),
+    "BB-IS(5)": ("ISBitsBackCoder", 5),
+    "BB-IS(50)": ("ISBitsBackCoder", 50),
+}
 SETTINGS = [("mnist", "mnist"), ("mnist", "letters"), ("letters", "letters"), ("letters", "mnist")]
 #: Arithmetic modes, each cell is run in both: portable (the default) and the paper's float coder.
 ARITHMETICS = ("portable", "float")
@@ -71,7 +75,11 @@ def cells(whole: bool) -> list[dict[str, Any]]:
     out = []
     for arithmetic in ARITHMETICS:
         for cell in _cells(whole):
-            if arithmetic == "float" and cell["size"] == "whole" and (cell["train"], cell["test"]) != ("mnist", "mnist"):
+            if (
+                arithmetic == "float"
+                and cell["size"] == "whole"
+                and (cell["train"], cell["test"]) != ("mnist", "mnist")
+            ):
                 continue
             if cell["table"] == 2 and cell["test"] != "mnist":
                 continue  # iterative inference on letters: see the report's note
@@ -88,31 +96,79 @@ def _cells(whole: bool) -> list[dict[str, Any]]:
         for method, (coder, n) in METHODS.items():
             for train, test in SETTINGS:
                 out.append(
-                    dict(table=1, size=size_name, method=method, train=train, test=test,
-                         values=dict(coder=coder, num_particles=n, ckpt=n, split=test,
-                                     train_split=train, num_compress=num, chains=1 if num == 500 else None,
-                                     lanes=NET_LANES))
+                    dict(
+                        table=1,
+                        size=size_name,
+                        method=method,
+                        train=train,
+                        test=test,
+                        values=dict(
+                            coder=coder,
+                            num_particles=n,
+                            ckpt=n,
+                            split=test,
+                            train_split=train,
+                            num_compress=num,
+                            chains=1 if num == 500 else None,
+                            lanes=NET_LANES,
+                        ),
+                    )
                 )
-    for method, coder, n in [("BB-ELBO-IF(50)", "BitsBackCoder", 1), ("BB-IS(50)-IF(50)", "ISBitsBackCoder", 50)]:
+    for method, coder, n in [
+        ("BB-ELBO-IF(50)", "BitsBackCoder", 1),
+        ("BB-IS(50)-IF(50)", "ISBitsBackCoder", 50),
+    ]:
         for test in ("mnist", "letters"):
             out.append(
-                dict(table=2, size="500", method=method, train="mnist", test=test,
-                     values=dict(coder=coder, num_particles=n, ckpt=n, split=test, train_split="mnist",
-                                 num_compress=500, chains=1, lanes=NET_LANES, iterative_post_improvement=True,
-                                 iterative_improvement_steps=50))
+                dict(
+                    table=2,
+                    size="500",
+                    method=method,
+                    train="mnist",
+                    test=test,
+                    values=dict(
+                        coder=coder,
+                        num_particles=n,
+                        ckpt=n,
+                        split=test,
+                        train_split="mnist",
+                        num_compress=500,
+                        chains=1,
+                        lanes=NET_LANES,
+                        iterative_post_improvement=True,
+                        iterative_improvement_steps=50,
+                    ),
+                )
             )
     for method, coder in [("BB-IS", "ISBitsBackCoder"), ("BB-CIS", "CISBitsBackCoder")]:
         for n in (1, 5, 50):
             out.append(
-                dict(table=3, size="500", method=method, n=n, train="mnist", test="mnist",
-                     values=dict(coder=coder, num_particles=n, ckpt=n, split="mnist", train_split="mnist",
-                                 num_compress=500, chains=1, lanes=1))
+                dict(
+                    table=3,
+                    size="500",
+                    method=method,
+                    n=n,
+                    train="mnist",
+                    test="mnist",
+                    values=dict(
+                        coder=coder,
+                        num_particles=n,
+                        ckpt=n,
+                        split="mnist",
+                        train_split="mnist",
+                        num_compress=500,
+                        chains=1,
+                        lanes=1,
+                    ),
+                )
             )
     return out
 
 
 def key(cell: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in cell.items() if k != "values"} | cell["values"], sort_keys=True)
+    return json.dumps(
+        {k: v for k, v in cell.items() if k != "values"} | cell["values"], sort_keys=True
+    )
 
 
 def command(cell: dict[str, Any], shared: str) -> str:
@@ -136,7 +192,9 @@ def run_cell(cell: dict[str, Any], shared: str, registry: Any) -> dict[str, Any]
     v = dict(cell["values"])
     ckpt, train_split = v.pop("ckpt"), v.pop("train_split")
     tc = f"{shared}/checkpoints/mcbits-paper/train_bin_emnist_split={train_split}_num={ckpt}/train_config.yml"
-    config = Config.from_mapping({**v, "train_config": tc, "datadir": f"{shared}/data/emnist", "seed": 42})
+    config = Config.from_mapping(
+        {**v, "train_config": tc, "datadir": f"{shared}/data/emnist", "seed": 42}
+    )
     started = time.perf_counter()
     result = run_compression(config, registry)
     out = result.as_dict()
@@ -153,7 +211,9 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
     lines = [
         "# Reproduction of the seed's tables",
         "",
-        "Made by `python examples/reproduce.py" + (" --whole" if whole else "") + "` (this file is generated; edit the script).",
+        "Made by `python examples/reproduce.py"
+        + (" --whole" if whole else "")
+        + "` (this file is generated; edit the script).",
         "Paper checkpoints from `../shared/checkpoints/mcbits-paper`, dynamically binarized EMNIST test images",
         "(binarization and subset seeded with `seed: 42`; `num_compress: 500` as in the seed). Every run decodes",
         "from the serialized message and checks equality (`decode ok`). Bits/dim throughout.",
@@ -164,7 +224,7 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         "",
         "Arithmetic: every cell runs twice, with portable (integer) arithmetic, the default, whose files",
         "decode on every machine, and with `--arithmetic float`, the paper's own float coder (docs/design.md,",
-        "\"Portability\"). Both were measured with this release's code (integer importance weights and",
+        '"Portability"). Both were measured with this release\'s code (integer importance weights and',
         "counter-based initial bits in both).",
         "",
         "Layout: every 500-image cell is one chain with one lane, the seed's exact sequential coder (total",
@@ -173,10 +233,16 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         "",
     ]
 
-    def find(table: int, size: str, arithmetic: str = "portable", **match: Any) -> dict[str, Any] | None:
+    def find(
+        table: int, size: str, arithmetic: str = "portable", **match: Any
+    ) -> dict[str, Any] | None:
         match["arithmetic"] = arithmetic
         for cell in cells(whole):
-            if cell["table"] == table and cell["size"] == size and all(cell.get(k) == v for k, v in match.items()):
+            if (
+                cell["table"] == table
+                and cell["size"] == size
+                and all(cell.get(k) == v for k, v in match.items())
+            ):
                 return done.get(key(cell))
         return None
 
@@ -184,16 +250,20 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         if size == "whole" and not whole:
             continue
         lines += [f"## Table 1: net bits/dim, {title}", ""]
-        lines += ["| method | setting | paper | ours, portable (net) | ours, float (net) | portable − float | ideal | "
-                  "net − ideal | ours − paper | total | images | decode ok |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| method | setting | paper | ours, portable (net) | ours, float (net) | portable − float | ideal | "
+            "net − ideal | ours − paper | total | images | decode ok |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for method in METHODS:
             for train, test in SETTINGS:
                 r = find(1, size, method=method, train=train, test=test)
                 f = find(1, size, "float", method=method, train=train, test=test)
                 paper = PAPER_TABLE1[(method, train, test)]
                 if r is None:
-                    lines.append(f"| {method} | {train}→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | | | | | |")
+                    lines.append(
+                        f"| {method} | {train}→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | | | | | |"
+                    )
                     continue
                 diff = "" if f is None else f"{r['net_bpd'] - f['net_bpd']:+.4f}"
                 ok = r["decode_ok"] and (f is None or f["decode_ok"])
@@ -204,28 +274,43 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
                 )
         lines.append("")
     lines += ["## Table 2: iterative inference (MNIST models), net bits/dim, 500 images", ""]
-    lines += ["| method | setting | paper | ours, portable (net) | ours, float (net) | ideal (amortized bound) | "
-              "ours − paper | decode ok |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| method | setting | paper | ours, portable (net) | ours, float (net) | ideal (amortized bound) | "
+        "ours − paper | decode ok |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for method in ("BB-ELBO-IF(50)", "BB-IS(50)-IF(50)"):
         for test in ("mnist", "letters"):
             r = find(2, "500", method=method, test=test)
             f = find(2, "500", "float", method=method, test=test)
             paper = PAPER_TABLE2[(method, test)]
             if r is None:
-                lines.append(f"| {method} | mnist→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | |")
+                lines.append(
+                    f"| {method} | mnist→{test} | {paper:.4f} | not run | {fmt(f and f['net_bpd'])} | | | |"
+                )
                 continue
             ok = r["decode_ok"] and (f is None or f["decode_ok"])
             lines.append(
                 f"| {method} | mnist→{test} | {paper:.4f} | {fmt(r['net_bpd'])} | {fmt(f and f['net_bpd'])} | "
                 f"{fmt(r['ideal_bpd'])} | {r['net_bpd'] - paper:+.4f} | {ok} |"
             )
-    lines += ["", "The ideal column is the amortized posterior's bound; iterative inference codes below it.",
-              "The mnist→letters cells were not run for this release (50 gradient steps per image cost about",
-              "as much as the rest of the report together on two cores); the previous release measured them",
-              "with float arithmetic (git history of this file).", ""]
-    lines += ["## Table 3: BB-IS vs BB-CIS, MNIST→MNIST, net / total bits/dim, 500 images, 1 chain x 1 lane", ""]
-    lines += ["| N | BB-IS paper | BB-IS portable | BB-IS float | BB-CIS paper | BB-CIS portable | BB-CIS float | "
-              "IS ideal | decode ok |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "The ideal column is the amortized posterior's bound; iterative inference codes below it.",
+        "The mnist→letters cells were not run for this release (50 gradient steps per image cost about",
+        "as much as the rest of the report together on two cores); the previous release measured them",
+        "with float arithmetic (git history of this file).",
+        "",
+    ]
+    lines += [
+        "## Table 3: BB-IS vs BB-CIS, MNIST→MNIST, net / total bits/dim, 500 images, 1 chain x 1 lane",
+        "",
+    ]
+    lines += [
+        "| N | BB-IS paper | BB-IS portable | BB-IS float | BB-CIS paper | BB-CIS portable | BB-CIS float | "
+        "IS ideal | decode ok |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for n in (1, 5, 50):
         row = [str(n)]
         oks = []
@@ -244,7 +329,14 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
         row.append(fmt(ideal))
         row.append(str(all(oks)) if oks else "")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "## Commands", "", "Each cell is this command (with `--json` for machine output):", "", "```"]
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "Each cell is this command (with `--json` for machine output):",
+        "",
+        "```",
+    ]
     for cell in cells(whole):
         if key(cell) in done:
             lines.append(command(cell, shared))
@@ -253,7 +345,9 @@ def report(cache: dict[str, Any], shared: str, whole: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"), help="the shared folder")
     parser.add_argument("--cache", type=Path, default=ROOT / "docs" / "reproduction.json")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "reproduction.md")
@@ -273,8 +367,11 @@ def main() -> None:
             print("running:", command(cell, shared), flush=True)
             cache[k] = run_cell(cell, shared, registry)
             r = cache[k]
-            print(f"  net {r['net_bpd']:.4f} total {r['total_bpd']:.4f} ideal {r['ideal_bpd']:.4f} ok={r['decode_ok']} "
-                  f"({r['wall_s']:.0f} s)", flush=True)
+            print(
+                f"  net {r['net_bpd']:.4f} total {r['total_bpd']:.4f} ideal {r['ideal_bpd']:.4f} ok={r['decode_ok']} "
+                f"({r['wall_s']:.0f} s)",
+                flush=True,
+            )
             args.cache.write_text(json.dumps(cache, indent=1, sort_keys=True))
             args.out.write_text(report(cache, "../shared", args.whole))
     args.out.write_text(report(cache, "../shared", args.whole))

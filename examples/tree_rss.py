@@ -66,7 +66,11 @@ def main() -> int:
     peak_sum = peak_one = most = 0
     while child.poll() is None:
         sizes = [_rss_kib(pid) for pid in _tree(child.pid)]
-        peak_sum, peak_one, most = max(peak_sum, sum(sizes)), max(peak_one, *sizes, 0), max(most, len(sizes))
+        peak_sum, peak_one, most = (
+            max(peak_sum, sum(sizes)),
+            max(peak_one, *sizes, 0),
+            max(most, len(sizes)),
+        )
         time.sleep(args.interval)
     wall = time.perf_counter() - started
     kernel_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -5,4 +5,11 @@ from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatErr
 
 __all__ = [
     "LaneView",
-    "lane_offset","EmptyStackError", "Message", "MessageFormatError", "pop_symbols", "push_symbols", "swap_symbols"]
+    "lane_offset",
+    "EmptyStackError",
+    "Message",
+    "MessageFormatError",
+    "pop_symbols",
+    "push_symbols",
+    "swap_symbols",
+]

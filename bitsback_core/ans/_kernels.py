@@ -114,7 +114,9 @@ def decode_lanes(
 
 
 @numba.njit(cache=True)
-def take_words(head: np.ndarray, lanes: np.ndarray, words: np.ndarray, lengths: np.ndarray, bprec: int) -> np.ndarray:
+def take_words(
+    head: np.ndarray, lanes: np.ndarray, words: np.ndarray, lengths: np.ndarray, bprec: int
+) -> np.ndarray:
     """Shift the top stack word into the head of each lane in ``lanes`` that has one.
 
     Returns the lanes whose stack was empty (in the order given): their words must be
@@ -155,5 +157,15 @@ def push_vector(head, words, lengths, lprec, bprec, lanes, active, offset, start
             continue
         for p in range(offset, offset + n):
             j = offset + n - 1 - p
-            encode_lane(head, words, lengths, c * lanes + p % lanes, start[c, j], freq[c, j], prec, lprec, bprec)
+            encode_lane(
+                head,
+                words,
+                lengths,
+                c * lanes + p % lanes,
+                start[c, j],
+                freq[c, j],
+                prec,
+                lprec,
+                bprec,
+            )
     return 0

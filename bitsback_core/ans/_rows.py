@@ -55,7 +55,9 @@ def _row_lane(head, words, lengths, k, c, j, active, prec, lprec, bprec, ppf, pa
     if swap and active[c]:
         if not valid_interval(push_start[c, j], push_freq[c, j], np.int64(1) << push_prec):
             return -1
-        encode_lane(head, words, lengths, k, push_start[c, j], push_freq[c, j], push_prec, lprec, bprec)
+        encode_lane(
+            head, words, lengths, k, push_start[c, j], push_freq[c, j], push_prec, lprec, bprec
+        )
     cf = np.int64(head[k] & np.uint64((np.int64(1) << prec) - 1)) if active[c] else np.int64(0)
     sym, s, f = ppf(params, c, j, cf)
     out[0, c, j] = sym

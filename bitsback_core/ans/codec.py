@@ -38,7 +38,14 @@ from bitsback_core.ans._rows import pop_kernel
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
-__all__ = ["LaneView", "lane_offset", "pop_intervals", "pop_symbols", "push_symbols", "swap_symbols"]
+__all__ = [
+    "LaneView",
+    "lane_offset",
+    "pop_intervals",
+    "pop_symbols",
+    "push_symbols",
+    "swap_symbols",
+]
 
 
 def lane_offset(step: int, lanes: int) -> int:
@@ -68,7 +75,9 @@ def _rows(offset: int, n: int, lanes: int) -> Iterator[tuple[int, int, int, int]
         yield p_lo - base, p_hi - base, last - p_hi, last - p_lo
 
 
-def _mask(active: np.ndarray | None, chains: int, lanes: int, lo: int, hi: int) -> np.ndarray | None:
+def _mask(
+    active: np.ndarray | None, chains: int, lanes: int, lo: int, hi: int
+) -> np.ndarray | None:
     """Lanes taking part in a row: active chains x lanes ``lo .. hi - 1``."""
     if active is None and lo == 0 and hi == lanes:
         return None
@@ -186,7 +195,19 @@ def pop_intervals(
     program = dist.row_program() if n else None
     if program is not None:
         first_row, last_row = (offset % lanes + n - 1) // lanes, (offset % lanes) // lanes
-        _compiled_rows(message, program, dist.prec, active, offset % lanes, n, out, first_row, last_row, -1, None)
+        _compiled_rows(
+            message,
+            program,
+            dist.prec,
+            active,
+            offset % lanes,
+            n,
+            out,
+            first_row,
+            last_row,
+            -1,
+            None,
+        )
         return out[0], out[1], out[2]
     for row in reversed(list(_rows(offset % lanes, n, lanes))):
         out[:, :, row[2] : row[3]] = _pop_row(message, dist, row, active)
@@ -223,14 +244,28 @@ def swap_symbols(
         message._reserve(-(-n // lanes), push_dist.prec)
         low_row, high_row = (offset % lanes) // lanes, (offset % lanes + n - 1) // lanes
         first_row, last_row, step = (high_row, low_row, -1) if reverse else (low_row, high_row, 1)
-        _compiled_rows(message, program, pop_dist.prec, active, offset % lanes, n, out, first_row, last_row, step, pushed)
+        _compiled_rows(
+            message,
+            program,
+            pop_dist.prec,
+            active,
+            offset % lanes,
+            n,
+            out,
+            first_row,
+            last_row,
+            step,
+            pushed,
+        )
         return out[0]
     rows = list(_rows(offset % lanes, n, lanes))
     for row in reversed(rows) if reverse else rows:
         lo, hi, j_lo, j_hi = row
         mask = _mask(active, chains, lanes, lo, hi)
         start, freq = push_dist[:, j_lo:j_hi].cdf(symbols[:, j_lo:j_hi])
-        message.push(_place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), push_dist.prec, mask)
+        message.push(
+            _place(start, lanes, lo, hi), _place(freq, lanes, lo, hi), push_dist.prec, mask
+        )
         out[0][:, j_lo:j_hi] = _pop_row(message, pop_dist, row, active)[0]
     return out[0]
 
@@ -279,7 +314,9 @@ def _compiled_rows(
         if (codes < 0).any():
             if (codes == -1).any():
                 raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
-            raise ValueError("row program: the interval found does not contain the cumulative frequency")
+            raise ValueError(
+                "row program: the interval found does not contain the cumulative frequency"
+            )
         waiting = np.flatnonzero(codes == 1)
         run[:] = False
         if not waiting.size:
@@ -295,7 +332,9 @@ def _compiled_rows(
             resume[group] = row + step
 
 
-def _row_lanes(active: np.ndarray, lanes: int, offset: int, n: int, row: int, chains: np.ndarray) -> np.ndarray:
+def _row_lanes(
+    active: np.ndarray, lanes: int, offset: int, n: int, row: int, chains: np.ndarray
+) -> np.ndarray:
     """Flat indices, increasing, of the lanes in ``row`` of those ``chains`` that are active."""
     lo = max(offset, row * lanes) - row * lanes
     hi = min(offset + n, (row + 1) * lanes) - row * lanes
@@ -339,7 +378,9 @@ class LaneView:
     def pop(self, dist: QuantizedDistribution) -> np.ndarray:
         return pop_symbols(self.message, dist, self.active, self.offset)
 
-    def pop_intervals(self, dist: QuantizedDistribution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pop_intervals(
+        self, dist: QuantizedDistribution
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return pop_intervals(self.message, dist, self.active, self.offset)
 
     def swap(
@@ -349,4 +390,6 @@ class LaneView:
         pop_dist: QuantizedDistribution,
         reverse: bool = False,
     ) -> np.ndarray:
-        return swap_symbols(self.message, push_dist, symbols, pop_dist, self.active, reverse, self.offset)
+        return swap_symbols(
+            self.message, push_dist, symbols, pop_dist, self.active, reverse, self.offset
+        )

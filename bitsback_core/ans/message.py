@@ -267,10 +267,17 @@ class Message:
         """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
         self._check_prec(prec)
         low = decode_lanes(
-            self._head, self._lane_values(start), self._lane_values(freq), self._lane_mask(mask), prec, self.lprec
+            self._head,
+            self._lane_values(start),
+            self._lane_values(freq),
+            self._lane_mask(mask),
+            prec,
+            self.lprec,
         )
         if low.size == 1 and low[0] < 0:
-            raise ValueError("commit: the interval does not contain the peeked cumulative frequency")
+            raise ValueError(
+                "commit: the interval does not contain the peeked cumulative frequency"
+            )
         self._refill(low, take_words(self._head, low, self._words, self._len, self.bprec))
 
     def pop(
@@ -346,7 +353,9 @@ class Message:
     def from_bytes(cls, data: bytes, strict: bool = True) -> Message:
         """Inverse of :meth:`to_bytes`; validates everything and is strict by default."""
         if len(data) < _HEADER.size:
-            raise MessageFormatError(f"message too short: {len(data)} bytes, header needs {_HEADER.size}")
+            raise MessageFormatError(
+                f"message too short: {len(data)} bytes, header needs {_HEADER.size}"
+            )
         magic, lprec, bprec, chains, lanes, seed = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise MessageFormatError("not a bitsback rANS message (bad magic bytes)")
@@ -355,12 +364,16 @@ class Message:
         offset = _HEADER.size
         need = offset + 16 * n
         if len(data) < need:
-            raise MessageFormatError(f"message truncated: {len(data)} bytes, lane table needs {need}")
+            raise MessageFormatError(
+                f"message truncated: {len(data)} bytes, lane table needs {need}"
+            )
         head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
         lengths = np.frombuffer(data, "<u4", n, offset + 8 * n).astype(np.int64)
         drawn = np.frombuffer(data, "<u4", n, offset + 12 * n).astype(np.int64)
         offset = need
-        if np.any(head < (1 << lprec)) or (lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))):
+        if np.any(head < (1 << lprec)) or (
+            lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))
+        ):
             raise MessageFormatError("message heads out of range: corrupt data")
         total_words = int(lengths.sum())
         if np.any(lengths < 0) or np.any(drawn < 0) or len(data) != offset + 4 * total_words:
@@ -414,11 +427,15 @@ class Message:
         chains, lanes = (int(s) for s in shape)
         n = chains * lanes
         if n < 1 or len(data) < 12 * n:
-            raise MessageFormatError(f"message truncated: {len(data)} bytes, lane table needs {12 * n}")
+            raise MessageFormatError(
+                f"message truncated: {len(data)} bytes, lane table needs {12 * n}"
+            )
         msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
         head = np.frombuffer(data, "<u8", n, 0).astype(np.uint64)
         lengths = np.frombuffer(data, "<u4", n, 8 * n).astype(np.int64)
-        if np.any(head < (1 << lprec)) or (lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))):
+        if np.any(head < (1 << lprec)) or (
+            lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))
+        ):
             raise MessageFormatError("message heads out of range: corrupt data")
         total_words = int(lengths.sum())
         if len(data) != 12 * n + 4 * total_words:
@@ -452,7 +469,9 @@ class Message:
         starts = np.cumsum(self._len) - self._len
         pos = np.arange(int(self._len.sum()), dtype=np.int64) - np.repeat(starts, self._len)
         top_down = np.repeat(self._len, self._len) - 1 - pos  # initial-word index of each slot
-        expected = initial_word(self.seed, lane, top_down.astype(np.uint64)) & np.uint64((1 << self.bprec) - 1)
+        expected = initial_word(self.seed, lane, top_down.astype(np.uint64)) & np.uint64(
+            (1 << self.bprec) - 1
+        )
         live = self._words[lane.astype(np.int64), pos]
         return bool(np.array_equal(live.astype(np.uint64), expected))
 

@@ -35,7 +35,20 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "DEBUG_ENV_VAR", "build_parser", "command_module", "main"]
 
 #: Command names, in the order ``--help`` lists them.
-COMMANDS: list[str] = ["plugins", "models", "run", "evaluate", "compress", "decompress", "info", "test", "quantize", "download", "train", "bench"]
+COMMANDS: list[str] = [
+    "plugins",
+    "models",
+    "run",
+    "evaluate",
+    "compress",
+    "decompress",
+    "info",
+    "test",
+    "quantize",
+    "download",
+    "train",
+    "bench",
+]
 #: Set to 1 to see tracebacks of user errors.
 DEBUG_ENV_VAR = "BITSBACK_DEBUG"
 

@@ -57,7 +57,9 @@ def fit(text: str, room: int) -> str:
     return "..." + text[len(text) - max(room - 3, 1) :]
 
 
-def wrap_fields(head: str, fields: Sequence[str], width: int = WIDTH, indent: str = "  ") -> list[str]:
+def wrap_fields(
+    head: str, fields: Sequence[str], width: int = WIDTH, indent: str = "  "
+) -> list[str]:
     """``head: a, b, c`` in lines of at most ``width`` columns, never splitting a field.
 
     ``head`` (usually a path) is shortened with :func:`fit` to leave room for the first

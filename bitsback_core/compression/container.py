@@ -141,7 +141,9 @@ def identity_prefix(digest_hex: str) -> bytes:
     """The identity a file stores for a model whose full digest is ``digest_hex``: its first 128 bits."""
     digest = bytes.fromhex(digest_hex)
     if len(digest) < IDENTITY_BYTES:
-        raise ValueError(f"a model identity needs at least {IDENTITY_BYTES} bytes, got {len(digest)}")
+        raise ValueError(
+            f"a model identity needs at least {IDENTITY_BYTES} bytes, got {len(digest)}"
+        )
     return digest[:IDENTITY_BYTES]
 
 
@@ -270,7 +272,11 @@ def _encode_body(h: Header) -> bytes:
     if h.iterative is not None:
         parts += [_varint(h.iterative[0]), _F64.pack(h.iterative[1])]
     parts += [_name("model", h.model), _varint(h.latent_dim), h.identity, _text(h.model_name)]
-    parts += [_name("dtype", h.dtype), bytes([len(h.image_shape)]), *(_varint(d) for d in h.image_shape)]
+    parts += [
+        _name("dtype", h.dtype),
+        bytes([len(h.image_shape)]),
+        *(_varint(d) for d in h.image_shape),
+    ]
     parts += [_varint(h.num_images), _varint(h.frame_images)]
     return b"".join(parts)
 
@@ -281,7 +287,9 @@ def _frame_crc(header_crc: int, index: int, head: bytes, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(_FRAME_INDEX.pack(index) + head, header_crc))
 
 
-def encode_frame(header_crc: int, index: int, payload: bytes, codec: int = CODEC_BITS_BACK) -> bytes:
+def encode_frame(
+    header_crc: int, index: int, payload: bytes, codec: int = CODEC_BITS_BACK
+) -> bytes:
     """Frame ``index`` of the file whose header has CRC ``header_crc``: head and payload."""
     head = _FRAME.pack(len(payload), codec, 0)[:5]
     return head + _CRC.pack(_frame_crc(header_crc, index, head, payload)) + payload
@@ -290,7 +298,9 @@ def encode_frame(header_crc: int, index: int, payload: bytes, codec: int = CODEC
 # --- validation ----------------------------------------------------------------------------
 
 
-def _name_problem(field: str, value: str, allow_empty: bool = False, longest: int = 255) -> str | None:
+def _name_problem(
+    field: str, value: str, allow_empty: bool = False, longest: int = 255
+) -> str | None:
     if not value and not allow_empty:
         return f"{field} is empty"
     if len(value) > longest or any(not " " <= c <= "~" for c in value):
@@ -310,9 +320,15 @@ def _precision_problems(h: Header) -> list[str | None]:
     return [
         _range_problem("bprec", h.bprec, 1, 32),
         _range_problem("lprec", h.lprec, 1, 64 - h.bprec),
-        *(_range_problem(f, getattr(h, f), 1, top) for f in ("prior_mprec", "prop_mprec", "cond_mprec")),
+        *(
+            _range_problem(f, getattr(h, f), 1, top)
+            for f in ("prior_mprec", "prop_mprec", "cond_mprec")
+        ),
         _range_problem(
-            "log_num_bucket", h.log_num_bucket, 1, min(MAX_LOG_NUM_BUCKET, h.prior_mprec, h.prop_mprec)
+            "log_num_bucket",
+            h.log_num_bucket,
+            1,
+            min(MAX_LOG_NUM_BUCKET, h.prior_mprec, h.prop_mprec),
         ),
     ]
 
@@ -386,22 +402,30 @@ class _Fields:
     def text(self, field: str, longest: int = 255) -> str:
         size = self.u8(field)
         if size > longest:
-            raise ContainerError(f"{self.name} has a damaged header: {field} has {size} characters, at most {longest}")
+            raise ContainerError(
+                f"{self.name} has a damaged header: {field} has {size} characters, at most {longest}"
+            )
         raw = self.take(size, field)
         if any(not 0x20 <= b <= 0x7E for b in raw):
-            raise ContainerError(f"{self.name} has a damaged header: {field} is not printable ASCII")
+            raise ContainerError(
+                f"{self.name} has a damaged header: {field} is not printable ASCII"
+            )
         return raw.decode("ascii")
 
     def name_code(self, kind: str, field: str) -> str:
         """A built-in name from its code, or a spelled-out name (code 0) that has none."""
         table, code = NAME_CODES[kind], self.u8(field)
         if code > len(table):
-            raise ContainerError(f"{self.name} has an unknown {field} code {code} (written by a newer release?)")
+            raise ContainerError(
+                f"{self.name} has an unknown {field} code {code} (written by a newer release?)"
+            )
         if code:
             return table[code - 1]
         value = self.text(field)
         if value in table:
-            raise ContainerError(f"{self.name} has a damaged header: {field} {value!r} is spelled out but has a code")
+            raise ContainerError(
+                f"{self.name} has a damaged header: {field} {value!r} is spelled out but has a code"
+            )
         return value
 
 
@@ -409,9 +433,15 @@ def _decode_body(body: bytes, flags: int, name: str) -> Header:
     """Parse the header body (its CRC already checked); every field must be used exactly."""
     r = _Fields(body, name)
     coder, particles = r.name_code("coder", "coder"), r.varint("num_particles")
-    precs = [r.u8(f) for f in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")]
+    precs = [
+        r.u8(f)
+        for f in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")
+    ]
     chains, lanes, seed = r.varint("chains"), r.varint("lanes"), r.varint("seed")
-    proposal, discretizer = r.name_code("proposal", "proposal"), r.name_code("discretizer", "discretizer")
+    proposal, discretizer = (
+        r.name_code("proposal", "proposal"),
+        r.name_code("discretizer", "discretizer"),
+    )
     iterative = None
     if flags & FLAG_ITERATIVE:
         steps = r.varint("iterative steps")
@@ -421,11 +451,15 @@ def _decode_body(body: bytes, flags: int, name: str) -> Header:
     model_name = r.text("the model name", longest=MAX_MODEL_NAME)
     dtype, ndim = r.name_code("dtype", "input dtype"), r.u8("the image shape")
     if ndim > MAX_NDIM:
-        raise ContainerError(f"{name}: image shape has {ndim} dimensions, at most {MAX_NDIM} are allowed")
+        raise ContainerError(
+            f"{name}: image shape has {ndim} dimensions, at most {MAX_NDIM} are allowed"
+        )
     shape = tuple(r.varint("the image shape") for _ in range(ndim))
     count, per_frame = r.varint("the image count"), r.varint("images per frame")
     if r.pos != len(body):
-        raise ContainerError(f"{name} has a damaged header: {len(body) - r.pos} unexpected bytes at its end")
+        raise ContainerError(
+            f"{name} has a damaged header: {len(body) - r.pos} unexpected bytes at its end"
+        )
     return Header(
         portable=bool(flags & FLAG_PORTABLE), coder=coder, num_particles=particles,
         lprec=precs[0], bprec=precs[1], log_num_bucket=precs[2], prior_mprec=precs[3],
@@ -444,7 +478,9 @@ def _check_magic(start: bytes, name: str) -> None:
             f"release reads format {FORMAT_VERSION}: decode it with bitsback at commit {LAST_V1_COMMIT}"
         )
     if len(start) < len(MAGIC) and start == MAGIC[: len(start)] and start:
-        raise ContainerError(f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)")
+        raise ContainerError(
+            f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)"
+        )
     if start[: len(MAGIC)] != MAGIC:
         raise ContainerError(f"{name} is not a bitsback file (bad magic bytes)")
 
@@ -485,12 +521,18 @@ class FileReader:
         start = self._read(len(V1_MAGIC))
         _check_magic(start, name)
         if len(start) < len(MAGIC) + 3:
-            raise ContainerError(f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)")
+            raise ContainerError(
+                f"{name} is truncated ({len(start)} bytes, shorter than the file prefix)"
+            )
         version, flags = start[4], start[5]
         if version != FORMAT_VERSION:
-            raise ContainerError(f"{name} has format version {version}; this release reads format {FORMAT_VERSION}")
+            raise ContainerError(
+                f"{name} has format version {version}; this release reads format {FORMAT_VERSION}"
+            )
         if flags & ~_KNOWN_FLAGS:
-            raise ContainerError(f"{name} sets unknown flags {flags & ~_KNOWN_FLAGS:#04x} (a newer format?)")
+            raise ContainerError(
+                f"{name} sets unknown flags {flags & ~_KNOWN_FLAGS:#04x} (a newer format?)"
+            )
         # The header length: a varint of one or two bytes (MAX_HEADER_BYTES < 2**14).
         length = start[6:]
         if length[0] & 0x80 and len(length) < 2:
@@ -498,18 +540,26 @@ class FileReader:
         size, used = length[0] & 0x7F, 1
         if length[0] & 0x80:
             if len(length) < 2:
-                raise ContainerError(f"{name} is truncated ({self._read_bytes} bytes, shorter than the file prefix)")
+                raise ContainerError(
+                    f"{name} is truncated ({self._read_bytes} bytes, shorter than the file prefix)"
+                )
             if length[1] & 0x80 or length[1] == 0:
-                raise ContainerError(f"{name} has a damaged header: its length is not a valid varint below 2**14")
+                raise ContainerError(
+                    f"{name} has a damaged header: its length is not a valid varint below 2**14"
+                )
             size, used = size | length[1] << 7, 2
         if not 1 <= size <= MAX_HEADER_BYTES:
-            raise ContainerError(f"{name} has an invalid header: its length {size} is outside [1, {MAX_HEADER_BYTES}]")
+            raise ContainerError(
+                f"{name} has an invalid header: its length {size} is outside [1, {MAX_HEADER_BYTES}]"
+            )
         prefix, early = start[:6] + length[:used], length[used:]
         body = early + self._read(size - len(early))
         crc = self._read(_CRC.size)
         if len(body) < size or len(crc) < _CRC.size:
             need = len(prefix) + size + _CRC.size
-            raise ContainerError(f"{name} is truncated ({self._read_bytes} bytes; its header needs {need})")
+            raise ContainerError(
+                f"{name} is truncated ({self._read_bytes} bytes; its header needs {need})"
+            )
         header_crc = zlib.crc32(prefix + body)
         if header_crc != _CRC.unpack(crc)[0]:
             raise ContainerError(f"{name} is damaged: header checksum (CRC32) mismatch")
@@ -537,15 +587,23 @@ class FileReader:
                 )
             payload = self._read(size)
             if len(payload) < size:
-                raise ContainerError(f"{name} is truncated: frame {index} of {count} ends after {len(payload)} bytes")
+                raise ContainerError(
+                    f"{name} is truncated: frame {index} of {count} ends after {len(payload)} bytes"
+                )
             if _frame_crc(self.header_crc, index, head[:5], payload) != crc:
-                raise ContainerError(f"{name} is damaged: frame {index} of {count} fails its checksum (CRC32)")
+                raise ContainerError(
+                    f"{name} is damaged: frame {index} of {count} fails its checksum (CRC32)"
+                )
             if codec not in FRAME_CODECS:
-                raise ContainerError(f"{name}: frame {index} of {count} has unknown codec {codec} (a newer release?)")
+                raise ContainerError(
+                    f"{name}: frame {index} of {count} has unknown codec {codec} (a newer release?)"
+                )
             layout = header.frame_layout(index)
             table = LANE_TABLE_BYTES * layout.chains * layout.lanes
             if codec == CODEC_BITS_BACK and (size < table or (size - table) % 4):
-                raise ContainerError(f"{name} is damaged: frame {index} has {size} bytes, not a message of its layout")
+                raise ContainerError(
+                    f"{name} is damaged: frame {index} has {size} bytes, not a message of its layout"
+                )
             yield codec, payload
         extra = self._read(_READ_CHUNK)
         if extra:
@@ -569,12 +627,21 @@ class CompressedFile:
     def to_bytes(self, check: bool = True) -> bytes:
         """The file's bytes; ``check=False`` skips the limits (tests craft illegal files with it)."""
         if check and len(self.frames) != self.header.num_frames:
-            raise ContainerError(f"{len(self.frames)} frames for a header that needs {self.header.num_frames}")
-        if len(self.codecs) != len(self.frames) or (check and any(c not in FRAME_CODECS for c in self.codecs)):
-            raise ContainerError(f"frame codecs {self.codecs[:8]} do not match {len(self.frames)} frames of known codecs")
+            raise ContainerError(
+                f"{len(self.frames)} frames for a header that needs {self.header.num_frames}"
+            )
+        if len(self.codecs) != len(self.frames) or (
+            check and any(c not in FRAME_CODECS for c in self.codecs)
+        ):
+            raise ContainerError(
+                f"frame codecs {self.codecs[:8]} do not match {len(self.frames)} frames of known codecs"
+            )
         head = self.header.to_bytes(check)
         crc = _CRC.unpack(head[-_CRC.size :])[0]
-        frames = (encode_frame(crc, k, frame, codec) for k, (frame, codec) in enumerate(zip(self.frames, self.codecs)))
+        frames = (
+            encode_frame(crc, k, frame, codec)
+            for k, (frame, codec) in enumerate(zip(self.frames, self.codecs))
+        )
         return head + b"".join(frames)
 
     @property
@@ -583,7 +650,9 @@ class CompressedFile:
         return len(self.header.to_bytes()) + FRAME_HEAD_BYTES * len(self.frames)
 
     @classmethod
-    def from_stream(cls, stream: BinaryIO, name: str = "input", size: int | None = None) -> CompressedFile:
+    def from_stream(
+        cls, stream: BinaryIO, name: str = "input", size: int | None = None
+    ) -> CompressedFile:
         """Parse and validate a whole file from ``stream`` (``size`` bytes, if known)."""
         reader = FileReader(stream, name, size)
         pairs = list(reader.frames())

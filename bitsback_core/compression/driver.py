@@ -41,7 +41,9 @@ def encode_dataset(
     if data.shape[0] != layout.num_items:
         raise ValueError(f"layout is for {layout.num_items} images, got {data.shape[0]}")
     if message.shape != (layout.chains, layout.lanes):
-        raise ValueError(f"message shape {message.shape} does not match layout {(layout.chains, layout.lanes)}")
+        raise ValueError(
+            f"message shape {message.shape} does not match layout {(layout.chains, layout.lanes)}"
+        )
     for step in range(layout.num_steps):
         rows = np.asarray(data[layout.items(step)], dtype=np.int64)
         coder.encode(message, _batch(rows, layout.chains), step, layout.active(step))

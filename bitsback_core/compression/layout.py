@@ -23,7 +23,9 @@ class ChainLayout:
 
     def __attrs_post_init__(self) -> None:
         if self.chains > self.num_items:
-            raise ValueError(f"{self.chains} chains for {self.num_items} images: use at most one chain per image")
+            raise ValueError(
+                f"{self.chains} chains for {self.num_items} images: use at most one chain per image"
+            )
 
     @property
     def num_steps(self) -> int:

@@ -11,7 +11,9 @@ __all__ = ["DATA_DIR_ENV", "default_data_dir", "resolve_data_dir"]
 DATA_DIR_ENV = "BITSBACK_DATA_DIR"
 
 
-def resolve_data_dir(explicit: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+def resolve_data_dir(
+    explicit: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """The directory to read (or download) dataset files into.
 
     An explicit ``--datadir`` wins; else the ``BITSBACK_DATA_DIR`` variable;

@@ -28,7 +28,13 @@ import numpy as np
 import scipy.special
 from numba.extending import get_cython_function_address
 
-__all__ = ["Z_GRID", "gaussian_cdf", "gaussian_ppf_interval", "gaussian_row_params", "gaussian_row_ppf"]
+__all__ = [
+    "Z_GRID",
+    "gaussian_cdf",
+    "gaussian_ppf_interval",
+    "gaussian_row_params",
+    "gaussian_row_ppf",
+]
 
 #: Arguments of ndtr are rounded to multiples of this (see ``gaussian.py``).
 Z_GRID = 2.0**-40
@@ -36,7 +42,9 @@ Z_GRID = 2.0**-40
 _DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
 
 
-def _special(names: tuple[str, ...], reference: Callable[[np.ndarray], np.ndarray], probes: np.ndarray) -> object:
+def _special(
+    names: tuple[str, ...], reference: Callable[[np.ndarray], np.ndarray], probes: np.ndarray
+) -> object:
     """scipy's C implementation of a real special function, checked against its ufunc.
 
     cython_special exports fused functions under mangled names (``__pyx_fuse_1ndtr`` is the
@@ -52,7 +60,9 @@ def _special(names: tuple[str, ...], reference: Callable[[np.ndarray], np.ndarra
         expected = reference(probes)
         if np.array_equal(values, expected, equal_nan=True):
             return fn
-    raise ImportError(f"scipy.special.cython_special has no real {names[-1]} matching scipy.special.{names[-1]}")
+    raise ImportError(
+        f"scipy.special.cython_special has no real {names[-1]} matching scipy.special.{names[-1]}"
+    )
 
 
 _NDTR = _special(
@@ -238,7 +248,12 @@ def search_tables(edges: np.ndarray, prec: int, full_support: bool) -> tuple:
 
 
 def gaussian_ppf_interval(
-    mean: np.ndarray, std: np.ndarray, cf: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
+    mean: np.ndarray,
+    std: np.ndarray,
+    cf: np.ndarray,
+    edges: np.ndarray,
+    prec: int,
+    full_support: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bucket, start and freq of each ``cf`` (all arrays broadcast to ``cf.shape``)."""
     shape = cf.shape
@@ -263,7 +278,12 @@ def gaussian_row_params(
 
 
 def gaussian_cdf(
-    mean: np.ndarray, std: np.ndarray, index: np.ndarray, edges: np.ndarray, prec: int, full_support: bool
+    mean: np.ndarray,
+    std: np.ndarray,
+    index: np.ndarray,
+    edges: np.ndarray,
+    prec: int,
+    full_support: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(start(i), start(i + 1) - start(i))`` for bucket indices ``i`` in ``[0, N]`` (freq 0 at ``N``)."""
     shape = index.shape

@@ -50,7 +50,9 @@ _MARGIN = 1e-12
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
-def _fast_exp_neg(logits: np.ndarray, ep: np.ndarray, nb: np.ndarray) -> None:  # pragma: no cover - compiled
+def _fast_exp_neg(
+    logits: np.ndarray, ep: np.ndarray, nb: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``exp(-clamp(l))`` as ``ep * 2**n`` (``nb`` gets the bits of ``2**n``), vectorized.
 
     ``2**(-l log2 e)`` split at the nearest integer ``n``; ``e**t`` for ``|t| <= ln(2) / 2``
@@ -79,7 +81,9 @@ def _fast_exp_neg(logits: np.ndarray, ep: np.ndarray, nb: np.ndarray) -> None:  
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
-def _fast_counts(logits: np.ndarray, total: float, out: np.ndarray, ep: np.ndarray, nb: np.ndarray) -> None:  # pragma: no cover - compiled
+def _fast_counts(
+    logits: np.ndarray, total: float, out: np.ndarray, ep: np.ndarray, nb: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """``out[c] = _count(logits[c], total)`` for one row (see the module docstring)."""
     _fast_exp_neg(logits, ep, nb)
     scale = nb.view(np.float64)
@@ -95,7 +99,9 @@ def _fast_counts(logits: np.ndarray, total: float, out: np.ndarray, ep: np.ndarr
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _counts_from_logits(logits: np.ndarray, total: float, chunks: int) -> np.ndarray:  # pragma: no cover - compiled
+def _counts_from_logits(
+    logits: np.ndarray, total: float, chunks: int
+) -> np.ndarray:  # pragma: no cover - compiled
     rows, cols = logits.shape
     out = np.empty((rows, cols), dtype=np.int64)
     chunks = min(rows, chunks)

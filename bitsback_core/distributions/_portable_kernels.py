@@ -46,7 +46,9 @@ def _cdf(m, inv_s, idx, edges, n, prec, full, nd, nd_lo, nd_last):  # type: igno
     for e in numba.prange(size):
         s = gaussian_start(idx[e], n, m[e], inv_s[e], edges, prec, full, nd, nd_lo, nd_last)
         start[e] = s
-        freq[e] = gaussian_start(idx[e] + 1, n, m[e], inv_s[e], edges, prec, full, nd, nd_lo, nd_last) - s
+        freq[e] = (
+            gaussian_start(idx[e] + 1, n, m[e], inv_s[e], edges, prec, full, nd, nd_lo, nd_last) - s
+        )
     return start, freq
 
 
@@ -57,7 +59,9 @@ def _ppf_interval(m, inv_s, cf, edges, n, prec, full, nd, nd_lo, nd_last):  # ty
     start = np.empty(size, dtype=np.int64)
     freq = np.empty(size, dtype=np.int64)
     for e in numba.prange(size):
-        sym[e], start[e], freq[e] = _search(m[e], inv_s[e], edges, n, prec, full, cf[e], nd, nd_lo, nd_last)
+        sym[e], start[e], freq[e] = _search(
+            m[e], inv_s[e], edges, n, prec, full, cf[e], nd, nd_lo, nd_last
+        )
     return sym, start, freq
 
 
@@ -90,7 +94,9 @@ def _counts(logits, prec, logit_bits, sig, sig_lo, sig_last):  # type: ignore[no
 
 def fixed_counts(logits: np.ndarray, prec: int, logit_bits: int, sigmoid: tuple) -> np.ndarray:  # type: ignore[type-arg]
     """Counts of ones of coins with fixed-point ``logits`` (2-D int64)."""
-    return _counts(np.ascontiguousarray(logits, dtype=np.int64), np.int64(prec), np.int64(logit_bits), *sigmoid)
+    return _counts(
+        np.ascontiguousarray(logits, dtype=np.int64), np.int64(prec), np.int64(logit_bits), *sigmoid
+    )
 
 
 @numba.njit(cache=True, parallel=True)
@@ -103,7 +109,11 @@ def _sum_log2(values, from_logits, symbols, repeat, prec, logit_bits, log2, sig,
         x = symbols[r // repeat]
         acc = np.int64(0)
         for c in range(cols):
-            c1 = count_one(values[r, c], prec, sig, sig_lo, sig_last, logit_bits) if from_logits else values[r, c]
+            c1 = (
+                count_one(values[r, c], prec, sig, sig_lo, sig_last, logit_bits)
+                if from_logits
+                else values[r, c]
+            )
             acc += log2[c1] if x[c] != 0 else log2[total - c1]
         out[r] = acc
     return out

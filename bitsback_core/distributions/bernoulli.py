@@ -168,14 +168,24 @@ class Bernoulli(QuantizedDistribution):
         if len(self.batch_shape) != 2 or self.prec > 24:
             return super().sum_log2_rows(symbols, repeat)
         s = np.asarray(symbols)
-        if s.ndim != 2 or s.shape[0] * repeat != self.batch_shape[0] or s.shape[1] != self.batch_shape[1]:
+        if (
+            s.ndim != 2
+            or s.shape[0] * repeat != self.batch_shape[0]
+            or s.shape[1] != self.batch_shape[1]
+        ):
             raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
         if s.size and (s.min() < 0 or s.max() > 1):
             raise ValueError("Bernoulli symbols must be 0 or 1")
         log2 = log2_table(self.prec)
         if self._c1 is None and self._fixed is not None:
             return sum_log2_from_fixed_logits(
-                self._fixed, s.astype(np.uint8), repeat, self.prec, LOGIT_BITS, log2, table_args("sigmoid")
+                self._fixed,
+                s.astype(np.uint8),
+                repeat,
+                self.prec,
+                LOGIT_BITS,
+                log2,
+                table_args("sigmoid"),
             )
         return sum_log2_from_counts(self._counts(), s.astype(np.uint8), repeat, self.prec, log2)
 

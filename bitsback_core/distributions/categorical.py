@@ -79,7 +79,9 @@ class Categorical(QuantizedDistribution):
         prec = check_prec(prec)
         w = np.asarray(weights)
         if w.dtype.kind not in "iu" or w.ndim < 1 or w.shape[-1] < 1:
-            raise ValueError(f"Categorical.from_weights needs integer weights (*batch, n), got {w.dtype} {w.shape}")
+            raise ValueError(
+                f"Categorical.from_weights needs integer weights (*batch, n), got {w.dtype} {w.shape}"
+            )
         w = w.astype(np.int64)
         n, total = w.shape[-1], 1 << prec
         if n > total:
@@ -169,6 +171,9 @@ class Categorical(QuantizedDistribution):
 
 def _is_basic(k: Any) -> bool:
     """True for the parts of a numpy basic index (they keep dimension order)."""
-    return k is None or k is Ellipsis or isinstance(k, slice) or (
-        isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+    return (
+        k is None
+        or k is Ellipsis
+        or isinstance(k, slice)
+        or (isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))
     )

@@ -51,7 +51,9 @@ class FixedGaussianParams:
 
     def tile(self, repeats: int) -> FixedGaussianParams:
         """The parameters repeated ``repeats`` times along the latent axis."""
-        return FixedGaussianParams(np.tile(self.mean, (1, repeats)), np.tile(self.log_std, (1, repeats)))
+        return FixedGaussianParams(
+            np.tile(self.mean, (1, repeats)), np.tile(self.log_std, (1, repeats))
+        )
 
     def to_float(self) -> tuple[np.ndarray, np.ndarray]:
         """``(mean, std)`` as floats, for display and evaluation only (never for coding)."""
@@ -63,7 +65,9 @@ def clamp_params(mean: np.ndarray, log_std: np.ndarray) -> tuple[np.ndarray, np.
     """The clamped mean and ``1 / std`` (both ``LATENT_BITS``) that define the distribution."""
     one = 1 << LATENT_BITS
     m = np.clip(np.asarray(mean, dtype=np.int64), -MEAN_LIMIT * one, MEAN_LIMIT * one)
-    ls = np.clip(np.asarray(log_std, dtype=np.int64), LOG_STD_RANGE[0] * one, LOG_STD_RANGE[1] * one)
+    ls = np.clip(
+        np.asarray(log_std, dtype=np.int64), LOG_STD_RANGE[0] * one, LOG_STD_RANGE[1] * one
+    )
     inv_s = lookup(table("exp"), -ls, LATENT_BITS)
     return m, inv_s
 
@@ -72,11 +76,17 @@ class FixedGaussian(QuantizedDistribution):
     """A batch of N(mean, exp(log_std)) over ``2**log_num_bucket`` max-entropy buckets."""
 
     def __init__(
-        self, params: FixedGaussianParams, log_num_bucket: int, prec: int, full_support: bool = False
+        self,
+        params: FixedGaussianParams,
+        log_num_bucket: int,
+        prec: int,
+        full_support: bool = False,
     ) -> None:
         self.prec = check_prec(prec)
         if self.prec > MAX_PORTABLE_PREC:
-            raise ValueError(f"portable Gaussians support prec <= {MAX_PORTABLE_PREC}, got {self.prec}")
+            raise ValueError(
+                f"portable Gaussians support prec <= {MAX_PORTABLE_PREC}, got {self.prec}"
+            )
         if (1 << log_num_bucket) > (1 << self.prec):
             raise ValueError(
                 f"{1 << log_num_bucket} buckets need 2**prec >= {1 << log_num_bucket}, but prec={self.prec}"
@@ -93,7 +103,11 @@ class FixedGaussian(QuantizedDistribution):
     @classmethod
     def _from_parts(cls, m: np.ndarray, inv_s: np.ndarray, like: FixedGaussian) -> FixedGaussian:
         obj = cls.__new__(cls)
-        obj.prec, obj.log_num_bucket, obj.full_support = like.prec, like.log_num_bucket, like.full_support
+        obj.prec, obj.log_num_bucket, obj.full_support = (
+            like.prec,
+            like.log_num_bucket,
+            like.full_support,
+        )
         obj._m, obj._inv_s, obj._edges = m, inv_s, like._edges
         return obj
 
@@ -106,7 +120,9 @@ class FixedGaussian(QuantizedDistribution):
         return 1 << self.log_num_bucket
 
     def _flat(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.ascontiguousarray(self._m).reshape(-1), np.ascontiguousarray(self._inv_s).reshape(-1)
+        return np.ascontiguousarray(self._m).reshape(-1), np.ascontiguousarray(self._inv_s).reshape(
+            -1
+        )
 
     def start(self, index: np.ndarray) -> np.ndarray:
         """Start of bucket ``index`` for ``index`` in ``[0, N]`` (``start(N) = 2**prec``)."""
@@ -115,9 +131,18 @@ class FixedGaussian(QuantizedDistribution):
 
     def _cdf(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m, inv_s = self._flat()
-        flat = np.ascontiguousarray(np.broadcast_to(idx, self.batch_shape), dtype=np.int64).reshape(-1)
+        flat = np.ascontiguousarray(np.broadcast_to(idx, self.batch_shape), dtype=np.int64).reshape(
+            -1
+        )
         start, freq = fixed_gaussian_cdf(
-            m, inv_s, flat, self._edges, self.num_symbols, self.prec, self.full_support, table_args("ndtr")
+            m,
+            inv_s,
+            flat,
+            self._edges,
+            self.num_symbols,
+            self.prec,
+            self.full_support,
+            table_args("ndtr"),
         )
         return start.reshape(self.batch_shape), freq.reshape(self.batch_shape)
 
@@ -130,9 +155,18 @@ class FixedGaussian(QuantizedDistribution):
     def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
         m, inv_s = self._flat()
-        flat = np.ascontiguousarray(np.broadcast_to(cf, self.batch_shape), dtype=np.int64).reshape(-1)
+        flat = np.ascontiguousarray(np.broadcast_to(cf, self.batch_shape), dtype=np.int64).reshape(
+            -1
+        )
         out = fixed_gaussian_ppf_interval(
-            m, inv_s, flat, self._edges, self.num_symbols, self.prec, self.full_support, table_args("ndtr")
+            m,
+            inv_s,
+            flat,
+            self._edges,
+            self.num_symbols,
+            self.prec,
+            self.full_support,
+            table_args("ndtr"),
         )
         sym, start, freq = (a.reshape(self.batch_shape) for a in out)
         return sym, start, freq

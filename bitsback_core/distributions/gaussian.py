@@ -56,6 +56,7 @@ from bitsback_core.distributions.uniform import as_index_array, check_prec
 
 __all__ = ["MaxEntropyBuckets", "DiscretizedGaussian", "monotone_ndtr"]
 
+
 def monotone_ndtr(z: np.ndarray) -> np.ndarray:
     """Standard normal CDF that never decreases in ``z`` (ndtr of ``z`` rounded to the grid).
 
@@ -207,11 +208,15 @@ class DiscretizedGaussian(QuantizedDistribution):
         increasing in ``index`` with ``full_support``, else non-decreasing.
         """
         i = as_index_array(index, "index", self.num_symbols + 1, self.batch_shape)
-        return gaussian_cdf(self._mean, self._std, i, self._buckets.edges, self.prec, self.full_support)[0]
+        return gaussian_cdf(
+            self._mean, self._std, i, self._buckets.edges, self.prec, self.full_support
+        )[0]
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = as_index_array(symbols, "symbols", self.num_symbols, self.batch_shape)
-        return gaussian_cdf(self._mean, self._std, idx, self._buckets.edges, self.prec, self.full_support)
+        return gaussian_cdf(
+            self._mean, self._std, idx, self._buckets.edges, self.prec, self.full_support
+        )
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         """Largest bucket ``i`` with ``start(i) <= cf`` ("largest" skips empty buckets)."""

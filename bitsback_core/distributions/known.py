@@ -20,7 +20,9 @@ __all__ = ["KnownIntervals"]
 class KnownIntervals(QuantizedDistribution):
     """The intervals of fixed ``symbols`` under some distribution of precision ``prec``."""
 
-    def __init__(self, symbols: np.ndarray, start: np.ndarray, freq: np.ndarray, prec: int, num_symbols: int) -> None:
+    def __init__(
+        self, symbols: np.ndarray, start: np.ndarray, freq: np.ndarray, prec: int, num_symbols: int
+    ) -> None:
         self.symbols = np.asarray(symbols)
         self.start = np.asarray(start)
         self.freq = np.asarray(freq)
@@ -46,4 +48,6 @@ class KnownIntervals(QuantizedDistribution):
         raise TypeError("KnownIntervals is for pushing known symbols; it cannot decode")
 
     def __getitem__(self, key: Any) -> KnownIntervals:
-        return KnownIntervals(self.symbols[key], self.start[key], self.freq[key], self.prec, self._num_symbols)
+        return KnownIntervals(
+            self.symbols[key], self.start[key], self.freq[key], self.prec, self._num_symbols
+        )

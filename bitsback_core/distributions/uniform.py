@@ -35,9 +35,7 @@ def check_prec(prec: Any) -> int:
     return prec
 
 
-def as_index_array(
-    values: Any, name: str, upper: int, batch_shape: tuple[int, ...]
-) -> np.ndarray:
+def as_index_array(values: Any, name: str, upper: int, batch_shape: tuple[int, ...]) -> np.ndarray:
     """Check integer ``values`` lie in ``[0, upper)`` and broadcast them against ``batch_shape``.
 
     Used for both symbols (``upper = num_symbols``) and cumulative frequencies

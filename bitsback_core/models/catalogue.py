@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import importlib
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping

@@ -56,7 +56,9 @@ def default_checkpoint_dir() -> Path:
     """
     found = package_models_dir()
     if found is None:
-        raise ConfigError("this bitsback installation lacks its models package (checkpoints): reinstall it")
+        raise ConfigError(
+            "this bitsback installation lacks its models package (checkpoints): reinstall it"
+        )
     return found
 
 
@@ -149,7 +151,9 @@ def resolve_model_source(config: Config) -> ModelSource:
     weights beside it, then the installed model for the split (:func:`default_model`).
     Either key takes a catalogue name (``mnist-elbo``) as well as a path.
     """
-    named_config = _named_model(config.train_config, "train_config") if config.train_config else None
+    named_config = (
+        _named_model(config.train_config, "train_config") if config.train_config else None
+    )
     named_ckpt = _named_model(config.checkpoint, "checkpoint") if config.checkpoint else None
     if named_config is not None:
         source = ModelSource.from_entry(named_config)
@@ -167,7 +171,11 @@ def resolve_model_source(config: Config) -> ModelSource:
         train_config = Config.from_yaml_file(tc_path)
         if named_ckpt is not None:
             return ModelSource(train_config, named_ckpt.checkpoint, tc_path, named_ckpt.name)
-        ckpt = Path(config.checkpoint) if config.checkpoint else _checkpoint_beside(tc_path, train_config)
+        ckpt = (
+            Path(config.checkpoint)
+            if config.checkpoint
+            else _checkpoint_beside(tc_path, train_config)
+        )
         return ModelSource(train_config, ckpt, tc_path)
     if config.checkpoint:
         ckpt = Path(config.checkpoint)
@@ -191,11 +199,15 @@ ARITHMETIC_MODES = ("portable", "float")
 def check_arithmetic(name: str) -> str:
     """``name`` if it is a known arithmetic mode, else a ConfigError naming the modes."""
     if name not in ARITHMETIC_MODES:
-        raise ConfigError(f"unknown arithmetic {name!r}: choose one of {', '.join(ARITHMETIC_MODES)}")
+        raise ConfigError(
+            f"unknown arithmetic {name!r}: choose one of {', '.join(ARITHMETIC_MODES)}"
+        )
     return name
 
 
-def model_identity(source: ModelSource, arithmetic: str, registry: Registry, device: str = "cpu") -> str:
+def model_identity(
+    source: ModelSource, arithmetic: str, registry: Registry, device: str = "cpu"
+) -> str:
     """The identity a ``.bbz`` file records for this model (hex SHA-256).
 
     Portable arithmetic: the portable model's :meth:`~LatentVariableModel.identity`, a digest
@@ -220,7 +232,9 @@ def model_identity(source: ModelSource, arithmetic: str, registry: Registry, dev
 _IDENTITIES: dict[tuple[str, int, int, int, str], str | None] = {}
 
 
-def _cached_identity(ckpt: Path, tc_path: Path, arithmetic: str, registry: Registry, device: str) -> str | None:
+def _cached_identity(
+    ckpt: Path, tc_path: Path, arithmetic: str, registry: Registry, device: str
+) -> str | None:
     """A candidate's identity, None if it cannot be built; cached while its files are unchanged."""
     try:
         stat, tc_stat = ckpt.stat(), tc_path.stat()
@@ -257,17 +271,25 @@ def find_model_by_identity(
     if len(identity) < 32:
         raise ValueError(f"a model identity has at least 32 hex digits, got {identity[:40]!r}")
     roots = model_roots() if root is None else (Path(root),)
-    found_files = [(rank, ckpt) for rank, r in enumerate(roots) if r.is_dir() for ckpt in r.glob("*/model.pt")]
+    found_files = [
+        (rank, ckpt) for rank, r in enumerate(roots) if r.is_dir() for ckpt in r.glob("*/model.pt")
+    ]
     from bitsback_core.models.catalogue import model_name as catalogue_name
 
     def preferred(folder: str) -> bool:  # a file stores the catalogue name of the folder
         return prefer in (folder, catalogue_name(folder))
 
-    found_files.sort(key=lambda item: (not preferred(item[1].parent.name), item[0], item[1].parent.name))
+    found_files.sort(
+        key=lambda item: (not preferred(item[1].parent.name), item[0], item[1].parent.name)
+    )
     candidates = [ckpt for _, ckpt in found_files]
     for ckpt in candidates:
         tc_path = ckpt.parent / "train_config.yml"
-        found = _cached_identity(ckpt, tc_path, arithmetic, registry, device) if tc_path.is_file() else None
+        found = (
+            _cached_identity(ckpt, tc_path, arithmetic, registry, device)
+            if tc_path.is_file()
+            else None
+        )
         if found is not None and found.startswith(identity):
             return ModelSource(Config.from_yaml_file(tc_path), ckpt, tc_path)
     return None

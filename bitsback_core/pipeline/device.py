@@ -18,5 +18,7 @@ def resolve_device(gpu: int) -> tuple[str, str | None]:
     if not torch.cuda.is_available():
         return "cpu", f"gpu={gpu} requested but CUDA is not available: running on the CPU"
     if gpu >= torch.cuda.device_count():
-        raise ValueError(f"gpu={gpu} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+        raise ValueError(
+            f"gpu={gpu} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+        )
     return f"cuda:{gpu}", None

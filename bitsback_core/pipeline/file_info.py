@@ -58,7 +58,11 @@ class FileInfo:
     @property
     def codec_counts(self) -> dict[str, int]:
         """How many frames each codec coded, by codec name, in codec order."""
-        return {name: self.frame_codecs.count(code) for code, name in FRAME_CODECS.items() if code in self.frame_codecs}
+        return {
+            name: self.frame_codecs.count(code)
+            for code, name in FRAME_CODECS.items()
+            if code in self.frame_codecs
+        }
 
     def as_dict(self) -> dict[str, object]:
         return attrs.asdict(self)

@@ -94,7 +94,9 @@ def read_images(path: Path) -> np.ndarray:
 def read_npy_bytes(data: bytes, name: str = "stdin") -> np.ndarray:
     """A .npy array held in memory (``compress -`` reads one from stdin)."""
     if not data.startswith(NPY_MAGIC):
-        raise ImageInputError(f"{name} is not a .npy array (it does not start with numpy's magic bytes)")
+        raise ImageInputError(
+            f"{name} is not a .npy array (it does not start with numpy's magic bytes)"
+        )
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
@@ -109,7 +111,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _npy_problem(name: str, exc: BaseException) -> str:
     if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-        return f"{name} holds pickled Python objects, not images (refused: pickles are never loaded)"
+        return (
+            f"{name} holds pickled Python objects, not images (refused: pickles are never loaded)"
+        )
     return f"{name} is not a readable .npy array ({_one_line(exc)})"
 
 
@@ -156,7 +160,9 @@ def _read_png(path: Path) -> np.ndarray:
                 raise ImageInputError(f"{path} is not a PNG file")
             width, height = image.size
             if width * height > MAX_PNG_PIXELS:
-                raise ImageInputError(f"{path} is {width} x {height}, over {MAX_PNG_PIXELS:,} pixels")
+                raise ImageInputError(
+                    f"{path} is {width} x {height}, over {MAX_PNG_PIXELS:,} pixels"
+                )
             if image.mode not in ("1", "L"):
                 raise ImageInputError(
                     f"{path} is a PNG in mode {image.mode}: expected black and white "
@@ -180,7 +186,9 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def _read_png_folder(folder: Path) -> np.ndarray:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")
+    )
     if not files:
         raise ImageInputError(f"{folder} is a folder without .png files")
     first = _read_png(files[0])
@@ -282,7 +290,9 @@ def check_png_folder_output(path: Path, image_shape: Sequence[int], overwrite: b
             f"ending in .npy or .npz (-o {path.name or 'images'}.npy)"
         )
     if path.is_dir() and overwrite:
-        others = [p.name for p in path.iterdir() if not (p.is_file() and _PNG_NAME.fullmatch(p.name))]
+        others = [
+            p.name for p in path.iterdir() if not (p.is_file() and _PNG_NAME.fullmatch(p.name))
+        ]
         if others:
             raise ImageInputError(
                 f"{path} holds other things than decompressed PNGs ({others[0]!r}...): "

@@ -47,7 +47,9 @@ def _probe_images(count: int, seed: int) -> np.ndarray:
     return (rng.random((count, 28, 28)) < ink).reshape(count, 784).astype(np.uint8)
 
 
-def quantize_model(config: Config, registry: Registry, output: Path | None = None, overwrite: bool = False) -> QuantizeResult:
+def quantize_model(
+    config: Config, registry: Registry, output: Path | None = None, overwrite: bool = False
+) -> QuantizeResult:
     """Convert the configured model to portable arithmetic; write it to ``output`` if given."""
     if output is not None and output.exists() and not overwrite:
         raise FileExistsError(f"{output} already exists (use --force to overwrite)")
@@ -59,7 +61,9 @@ def quantize_model(config: Config, registry: Registry, output: Path | None = Non
     net = getattr(model, "net", None)
     identity = model.identity()
     if float_model is None or net is None or identity is None:
-        raise ConfigError(f"model {type(model).__name__} does not expose its float twin and integers")
+        raise ConfigError(
+            f"model {type(model).__name__} does not expose its float twin and integers"
+        )
     x = _probe_images(64, config.seed)
     fixed = model.posterior(x)
     if not isinstance(fixed, FixedGaussianParams):

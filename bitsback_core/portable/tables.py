@@ -68,7 +68,9 @@ def _exp(x: Decimal) -> Decimal:
 
 def _tanh(x: Decimal) -> Decimal:
     c = _ctx()
-    return c.subtract(Decimal(1), c.divide(Decimal(2), c.add(_exp(c.multiply(Decimal(2), x)), Decimal(1))))
+    return c.subtract(
+        Decimal(1), c.divide(Decimal(2), c.add(_exp(c.multiply(Decimal(2), x)), Decimal(1)))
+    )
 
 
 def _sigmoid(x: Decimal) -> Decimal:
@@ -157,7 +159,8 @@ def build_entries(name: str, indices: np.ndarray) -> np.ndarray:
     spec = TABLE_SPECS[name]
     step = Decimal(1) / Decimal(1 << TABLE_STEP_BITS)
     out = [
-        _round(spec.function(Decimal(spec.lo) + Decimal(int(k)) * step), spec.out_bits) for k in indices
+        _round(spec.function(Decimal(spec.lo) + Decimal(int(k)) * step), spec.out_bits)
+        for k in indices
     ]
     return np.array(out, dtype=np.int64)
 
@@ -188,7 +191,9 @@ def content_sha256(tables: dict[str, np.ndarray]) -> str:
     whose member timestamps change with every rebuild)."""
     digest = hashlib.sha256()
     for name in sorted(tables):
-        digest.update(name.encode() + b"\0" + np.ascontiguousarray(tables[name], dtype="<i8").tobytes())
+        digest.update(
+            name.encode() + b"\0" + np.ascontiguousarray(tables[name], dtype="<i8").tobytes()
+        )
     return digest.hexdigest()
 
 

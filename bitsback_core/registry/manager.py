@@ -326,7 +326,9 @@ def load_registry(
     for ep_name, target in _selected_entry_points(environ).items():
         _guarded(
             f"plugin {ep_name!r} ({target})",
-            pm.load_setuptools_entrypoints, ENTRY_POINT_GROUP, ep_name,
+            pm.load_setuptools_entrypoints,
+            ENTRY_POINT_GROUP,
+            ep_name,
         )
     for plugin in extra_plugins:
         if not pm.is_registered(plugin):

@@ -52,9 +52,7 @@ def default_exp_name(config: Config) -> str:
 
 def _check_exp_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise ValueError(
-            f"exp_name must be a single directory name (no '/' or '..'), got {name!r}"
-        )
+        raise ValueError(f"exp_name must be a single directory name (no '/' or '..'), got {name!r}")
     return name
 
 

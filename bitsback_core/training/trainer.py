@@ -170,8 +170,14 @@ def _load_state(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises several unrelated types for bad files
         raise TrainingError(f"cannot read {path}: {exc}; delete it to train from scratch") from exc
     needed = (
-        "format", "epoch", "model", "optimizer", "best_test_nats", "best_epoch",
-        "test_images", "test_images_cap",
+        "format",
+        "epoch",
+        "model",
+        "optimizer",
+        "best_test_nats",
+        "best_epoch",
+        "test_images",
+        "test_images_cap",
     )
     if not isinstance(state, dict) or any(k not in state for k in needed):
         raise TrainingError(
@@ -446,7 +452,9 @@ class _Run:
             state.start = state.done = int(saved["epoch"])
             state.best_nats, state.best_epoch = float(saved["best_test_nats"]), saved["best_epoch"]
         elif self.options.init_from is not None:
-            weights = torch.load(self.options.init_from, map_location=self.device, weights_only=True)
+            weights = torch.load(
+                self.options.init_from, map_location=self.device, weights_only=True
+            )
             self.module.load_state_dict(weights)
         else:
             self.model.initialize_from_data(self.data.mean_image)
@@ -553,7 +561,9 @@ class _Run:
             lr = lr_at_epoch(epoch, config.lr, config.scheduler, IWAE_MILESTONES, IWAE_GAMMA)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            state.last_train_bpd = _bpd(self.train_epoch(epoch, step, optimizer), self.model.obs_dim)
+            state.last_train_bpd = _bpd(
+                self.train_epoch(epoch, step, optimizer), self.model.obs_dim
+            )
             test_bpd, is_best = self.evaluate(epoch, x_test, state)
             record = EpochRecord(
                 epoch=epoch + 1, lr=lr, train_bpd=state.last_train_bpd, test_bpd=test_bpd,
@@ -593,7 +603,9 @@ def _train(
     dist.barrier()
     if dist.is_main and not options.keep_state:
         run.exp.state_file.unlink(missing_ok=True)
-    best_bpd = _bpd(state.best_nats, run.model.obs_dim) if dist.is_main and state.best_epoch else None
+    best_bpd = (
+        _bpd(state.best_nats, run.model.obs_dim) if dist.is_main and state.best_epoch else None
+    )
     return run.result(
         start_epoch=state.start, epochs_done=state.done, best_test_bpd=best_bpd,
         best_epoch=state.best_epoch if dist.is_main else None,

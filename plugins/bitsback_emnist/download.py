@@ -115,7 +115,8 @@ def _fetch(
                     progress(done, total)
             if total is not None and done != total:
                 raise _fail(
-                    url, data_dir,
+                    url,
+                    data_dir,
                     f"Download of {url} was cut short: got {done} of {total} bytes.",
                 )
     except urllib.error.HTTPError as exc:
@@ -218,7 +219,8 @@ def download_emnist(
             got = _fetch(url, archive, timeout, progress, data_dir)
             if got != md5.lower():
                 raise _fail(
-                    url, data_dir,
+                    url,
+                    data_dir,
                     f"Checksum mismatch for {url}: MD5 {got}, expected {md5.lower()} "
                     "(corrupted or changed download; nothing was installed).",
                 )

@@ -31,7 +31,11 @@ class MaxEntropyDiscretizer(Discretizer):
     ALIASES = ("MaxEntropyDiscretizer",)
 
     def __init__(
-        self, log_num_bucket: int = 8, prior_mprec: int = 8, prop_mprec: int = 16, arithmetic: str = "float"
+        self,
+        log_num_bucket: int = 8,
+        prior_mprec: int = 8,
+        prop_mprec: int = 16,
+        arithmetic: str = "float",
     ) -> None:
         if not 1 <= log_num_bucket <= min(prior_mprec, prop_mprec):
             raise ValueError(
@@ -46,7 +50,9 @@ class MaxEntropyDiscretizer(Discretizer):
             raise ValueError(f"arithmetic must be 'float' or 'portable', got {arithmetic!r}")
         self.arithmetic = arithmetic
         self.buckets = MaxEntropyBuckets(log_num_bucket)
-        self._fixed_centres = normal_quantiles(log_num_bucket)[1] if arithmetic == "portable" else None
+        self._fixed_centres = (
+            normal_quantiles(log_num_bucket)[1] if arithmetic == "portable" else None
+        )
 
     def prior(self, batch_shape: tuple[int, ...]) -> Uniform:
         return Uniform(self.num_buckets, self.prior_mprec, batch_shape)
@@ -56,7 +62,9 @@ class MaxEntropyDiscretizer(Discretizer):
         if isinstance(params, FixedGaussianParams):
             return FixedGaussian(params, self.log_num_bucket, self.prop_mprec)
         if self.arithmetic == "portable":
-            raise TypeError("a portable discretizer needs fixed-point posterior parameters (a portable model)")
+            raise TypeError(
+                "a portable discretizer needs fixed-point posterior parameters (a portable model)"
+            )
         return DiscretizedGaussian(params.mean, params.std, self.buckets, self.prop_mprec)
 
     def values(self, indices: np.ndarray) -> np.ndarray:

@@ -21,7 +21,14 @@ import torch
 from bitsback_core.models.interface import DifferentiableModel, GaussianParams, LatentVariableModel
 from bitsback_vae.network import DEFAULT_LATENT_DIM, OBS_DIM, BinaryVAENetwork
 
-__all__ = ["BinaryVAE", "PortableBinaryVAE", "CheckpointError", "CODING_THREADS", "coding_threads", "load_checkpoint"]
+__all__ = [
+    "BinaryVAE",
+    "PortableBinaryVAE",
+    "CheckpointError",
+    "CODING_THREADS",
+    "coding_threads",
+    "load_checkpoint",
+]
 
 #: Intra-op CPU threads for every computation whose floats become coding probabilities.
 #: torch's CPU kernels split work by thread count and the float results differ (by ~1e-6)
@@ -42,6 +49,7 @@ def coding_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
 
 _MAX_SEED = 2**64
 
@@ -155,9 +163,7 @@ class BinaryVAE(DifferentiableModel):
     def _obs_tensor(self, x: np.ndarray) -> torch.Tensor:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.obs_dim:
-            raise ValueError(
-                f"observations must have shape (batch, {self.obs_dim}), got {x.shape}"
-            )
+            raise ValueError(f"observations must have shape (batch, {self.obs_dim}), got {x.shape}")
         if not np.all((x == 0) | (x == 1)):
             raise ValueError("BinaryVAE observations must be binary (0 or 1)")
         return torch.as_tensor(x.astype(np.float32), device=self._device)
@@ -165,9 +171,7 @@ class BinaryVAE(DifferentiableModel):
     def _latent_array(self, z: np.ndarray, name: str = "z") -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"{name} must have shape (batch, {self.latent_dim}), got {z.shape}"
-            )
+            raise ValueError(f"{name} must have shape (batch, {self.latent_dim}), got {z.shape}")
         if not np.all(np.isfinite(z)):
             raise ValueError(f"{name} must be finite")
         return z
@@ -248,9 +252,7 @@ class BinaryVAE(DifferentiableModel):
                 if np.any(std_np <= 0):
                     raise ValueError("posterior.std must be positive")
                 mean = torch.as_tensor(mean_np.astype(np.float32), device=self._device)
-                log_std = torch.as_tensor(
-                    np.log(std_np).astype(np.float32), device=self._device
-                )
+                log_std = torch.as_tensor(np.log(std_np).astype(np.float32), device=self._device)
             lw = self.network.log_weights(xt, eps, mean, log_std)
         return self._to_numpy(lw)
 
@@ -314,9 +316,7 @@ class BinaryVAE(DifferentiableModel):
         """
         mean = np.asarray(mean_image, dtype=np.float64)
         if mean.shape != (self.obs_dim,):
-            raise ValueError(
-                f"mean_image must have shape ({self.obs_dim},), got {mean.shape}"
-            )
+            raise ValueError(f"mean_image must have shape ({self.obs_dim},), got {mean.shape}")
         if not np.all(np.isfinite(mean)) or np.any(mean < 0) or np.any(mean > 1):
             raise ValueError("mean_image must hold values in [0, 1]")
         p = np.clip(mean, self.BIAS_INIT_CLIP, 1.0 - self.BIAS_INIT_CLIP)
@@ -356,11 +356,18 @@ class PortableBinaryVAE(LatentVariableModel):
         self._identity = net.sha256()
         choice = os.environ.get("BITSBACK_PORTABLE_EVALUATOR", "torch")
         if choice not in ("torch", "numpy"):
-            raise ValueError(f"BITSBACK_PORTABLE_EVALUATOR must be 'torch' or 'numpy', got {choice!r}")
+            raise ValueError(
+                f"BITSBACK_PORTABLE_EVALUATOR must be 'torch' or 'numpy', got {choice!r}"
+            )
         self._use_numpy = choice == "numpy"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | Any, checkpoint: Path | str | None = None, device: str = "cpu") -> PortableBinaryVAE:
+    def from_config(
+        cls,
+        config: Mapping[str, Any] | Any,
+        checkpoint: Path | str | None = None,
+        device: str = "cpu",
+    ) -> PortableBinaryVAE:
         return BinaryVAE.from_config(config, checkpoint, device).portable()
 
     @property
@@ -398,7 +405,11 @@ class PortableBinaryVAE(LatentVariableModel):
 
             return numpy_decode(self.net, z.astype(np.int64))
         with torch.no_grad():
-            return self._evaluator.decode(torch.as_tensor(z.astype(np.int64), device=self._device)).cpu().numpy()
+            return (
+                self._evaluator.decode(torch.as_tensor(z.astype(np.int64), device=self._device))
+                .cpu()
+                .numpy()
+            )
 
     def likelihood(self, z: np.ndarray, prec: int) -> Any:
         from bitsback_core.distributions.bernoulli import Bernoulli

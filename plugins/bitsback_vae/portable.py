@@ -115,7 +115,9 @@ class PortableNetwork:
         digest = hashlib.sha256(f"{PORTABLE_FORMAT}\0{TABLES_SHA256}\0{self.latent_dim}\0".encode())
         for name in ENCODER + DECODER:
             layer = self.layers[name]
-            digest.update(f"{name}\0{layer.weight.shape}\0{layer.in_bits}\0{layer.weight_bits}\0".encode())
+            digest.update(
+                f"{name}\0{layer.weight.shape}\0{layer.in_bits}\0{layer.weight_bits}\0".encode()
+            )
             digest.update(np.ascontiguousarray(layer.weight, dtype="<i8").tobytes())
             digest.update(np.ascontiguousarray(layer.bias, dtype="<i8").tobytes())
         return digest.hexdigest()
@@ -142,14 +144,18 @@ def quantize_network(network: Any) -> PortableNetwork:
         "dec_fc2": (ACT_BITS, act_bound),
         "dec_fc3": (ACT_BITS, act_bound),
     }
-    layers = {name: _quantize_linear(getattr(network, name), *plan[name]) for name in ENCODER + DECODER}
+    layers = {
+        name: _quantize_linear(getattr(network, name), *plan[name]) for name in ENCODER + DECODER
+    }
     return PortableNetwork(layers, int(network.latent_dim))
 
 
 class TorchEvaluator:
     """Runs a :class:`PortableNetwork` with torch on ``device``: float64 products, integer rest."""
 
-    def __init__(self, net: PortableNetwork, device: torch.device, fused: bool | None = None) -> None:
+    def __init__(
+        self, net: PortableNetwork, device: torch.device, fused: bool | None = None
+    ) -> None:
         """``fused``: compiled integer passes between the products (default: on the CPU)."""
         self.net = net
         self.device = device
@@ -184,7 +190,9 @@ class TorchEvaluator:
             return torch.from_numpy(rescale_layer(acc, np.int64(layer.acc_bits - bits)))
         return rescale(self._linear(name, x), layer.acc_bits, bits)
 
-    def _lookup(self, tab: tuple[torch.Tensor, int, int], x: torch.Tensor, x_bits: int) -> torch.Tensor:
+    def _lookup(
+        self, tab: tuple[torch.Tensor, int, int], x: torch.Tensor, x_bits: int
+    ) -> torch.Tensor:
         values, lo, last = tab
         k = x_bits - TABLE_STEP_BITS
         u = torch.clamp(x - (lo << k), 0, last << k)

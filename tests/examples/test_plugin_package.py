@@ -45,7 +45,10 @@ def test_the_coder_registers_and_round_trips(example_plugin: object) -> None:
     assert cls.PLUGIN_NAME == "FixedLatentCoder"
     config = Config.from_mapping(
         {
-            "train_config": str(SHARED / "checkpoints/mcbits-paper/train_bin_emnist_split=mnist_num=1/train_config.yml"),
+            "train_config": str(
+                SHARED
+                / "checkpoints/mcbits-paper/train_bin_emnist_split=mnist_num=1/train_config.yml"
+            ),
             "datadir": str(SHARED / "data" / "emnist"),
             "coder": "FixedLatentCoder",
             "num_compress": 7,

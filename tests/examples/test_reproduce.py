@@ -23,7 +23,9 @@ def run(coder: str, n: int, ckpt: int, num: int, lanes: int, **extra) -> dict:
         dict(
             coder=coder,
             num_particles=n,
-            train_config=str(CKPT / f"train_bin_emnist_split=mnist_num={ckpt}" / "train_config.yml"),
+            train_config=str(
+                CKPT / f"train_bin_emnist_split=mnist_num={ckpt}" / "train_config.yml"
+            ),
             datadir=str(SHARED / "data" / "emnist"),
             num_compress=num,
             chains=1,
@@ -72,11 +74,20 @@ def test_report_renders_cached_results(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("reproduce", ROOT / "examples" / "reproduce.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    portable = next(c for c in module.cells(False) if c["table"] == 1 and c["arithmetic"] == "portable")
-    floating = next(c for c in module.cells(False) if c["table"] == 1 and c["arithmetic"] == "float")
+    portable = next(
+        c for c in module.cells(False) if c["table"] == 1 and c["arithmetic"] == "portable"
+    )
+    floating = next(
+        c for c in module.cells(False) if c["table"] == 1 and c["arithmetic"] == "float"
+    )
     fake = dict(net_bpd=0.25, ideal_bpd=0.249, total_bpd=0.26, num_compress=500, decode_ok=True)
     fake_float = dict(fake, net_bpd=0.2497)
-    text = module.report({module.key(portable): fake, module.key(floating): fake_float}, "../shared", False)
-    assert "| BB-ELBO | mnist→mnist | 0.2382 | 0.2500 | 0.2497 | +0.0003 | 0.2490 | +0.0010 | +0.0118 |" in text
+    text = module.report(
+        {module.key(portable): fake, module.key(floating): fake_float}, "../shared", False
+    )
+    assert (
+        "| BB-ELBO | mnist→mnist | 0.2382 | 0.2500 | 0.2497 | +0.0003 | 0.2490 | +0.0010 | +0.0118 |"
+        in text
+    )
     assert "not run" in text
     assert "bitsback run --train_config ../shared/checkpoints/mcbits-paper/" in text

@@ -59,7 +59,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the same as a FILE argument (kept for older scripts)",
     )
     parser.add_argument(
-        "--output", "-o", default=None, metavar="PATH", help="output file (one input only; '-': stdout)"
+        "--output",
+        "-o",
+        default=None,
+        metavar="PATH",
+        help="output file (one input only; '-': stdout)",
     )
     parser.add_argument("--stdout", "-c", action="store_true", help="write to stdout (as -o -)")
     parser.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
@@ -136,7 +140,9 @@ def _plan(args: argparse.Namespace, json_output: bool) -> tuple[list[str], list[
         if args.rm:
             raise ConfigError("--rm deletes input files, and none were given")
     if args.rm and not args.verify:
-        raise ConfigError("--rm deletes an input only after its output is verified: drop --no-verify")
+        raise ConfigError(
+            "--rm deletes an input only after its output is verified: drop --no-verify"
+        )
     outputs: list[str] = []
     for source in inputs or ["(test images)"]:
         if to_stdout or (source == STDIO and args.output is None):
@@ -231,11 +237,17 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             )  # fmt: skip
         if args.rm and source not in (None, STDIO):
             _remove_input(Path(source), Path(output))
-        report = {**attrs.asdict(result), "file_bpd": result.file_bpd, "input": source or "test images"}
+        report = {
+            **attrs.asdict(result),
+            "file_bpd": result.file_bpd,
+            "input": source or "test images",
+        }
         reports.append(report)
         if not config.json:
             terminal.result_fields(
-                "stdout" if output == STDIO else output, result_fields(result), to_stderr=output == STDIO
+                "stdout" if output == STDIO else output,
+                result_fields(result),
+                to_stderr=output == STDIO,
             )
     if config.json:
         terminal.json(reports[0] if len(reports) == 1 else reports)

@@ -42,11 +42,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", "-o", default=None, metavar="PATH", help="output (one input only; '-': stdout)"
     )
-    parser.add_argument("--stdout", "-c", action="store_true", help="write a .npy to stdout (as -o -)")
+    parser.add_argument(
+        "--stdout", "-c", action="store_true", help="write a .npy to stdout (as -o -)"
+    )
     parser.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
     keep = parser.add_mutually_exclusive_group()
     keep.add_argument("--keep", "-k", action="store_true", help="keep the inputs (the default)")
-    keep.add_argument("--rm", action="store_true", help="delete each input once its output is written")
+    keep.add_argument(
+        "--rm", action="store_true", help="delete each input once its output is written"
+    )
     parser.add_argument(
         "--checkpoint",
         default=None,
@@ -189,7 +193,9 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         elif output_kind(Path(output)) == "png":
             write_png_folder(images, Path(output), overwrite=args.force)
         elif not streamed:
-            write_new_file(Path(output), images_to_bytes(images, output_kind(Path(output))), args.force)
+            write_new_file(
+                Path(output), images_to_bytes(images, output_kind(Path(output))), args.force
+            )
         if args.rm and source != STDIO:
             Path(source).unlink()
         head = "stdout" if output == STDIO else output
@@ -202,4 +208,9 @@ def result_fields(images: Any, seconds: float) -> list[str]:
     count = images.shape[0]
     shape = " x ".join(str(d) for d in images.shape[1:])
     rate = count / seconds if seconds > 0 else 0.0
-    return [f"{count:,} images of {shape}", f"dtype {images.dtype}", f"{rate:,.0f} img/s", f"decode {seconds:.2f} s"]
+    return [
+        f"{count:,} images of {shape}",
+        f"dtype {images.dtype}",
+        f"{rate:,.0f} img/s",
+        f"decode {seconds:.2f} s",
+    ]

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         ("negative ELBO", f"{result.elbo_bpd:.4f}"),
         (f"negative IWAE-{result.num_particles}", f"{result.iwae_bpd:.4f}"),
     ]
-    title = f"{result.num_compress} {result.dataset}/{result.split} test images, {result.checkpoint}"
+    title = (
+        f"{result.num_compress} {result.dataset}/{result.split} test images, {result.checkpoint}"
+    )
     terminal.table(title, ["bound", "bits/dim"], rows)
     return 0

@@ -65,7 +65,11 @@ def _codecs_line(info: FileInfo) -> str:
     listed = "codecs:      " + ", ".join(FRAME_CODECS[c] for c in info.frame_codecs)
     if len(listed) <= WIDTH:
         return listed
-    return "codecs:      " + ", ".join(f"{name} {count:,}" for name, count in info.codec_counts.items()) + " frames"
+    return (
+        "codecs:      "
+        + ", ".join(f"{name} {count:,}" for name, count in info.codec_counts.items())
+        + " frames"
+    )
 
 
 #: Width of the label column ("file:        ") and of the whole report.

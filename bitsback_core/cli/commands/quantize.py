@@ -23,7 +23,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "distance of its posterior from the float model's. -o writes the integers (.npz)."
         ),
     )
-    parser.add_argument("-o", "--out", type=Path, default=None, help="write the integer weights here (.npz)")
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="write the integer weights here (.npz)"
+    )
     parser.add_argument("-f", "--force", action="store_true", help="overwrite --out if it exists")
     # dataset and split pick the default model; the seed draws the probe images.
     add_config_options(parser, groups=("model", "output"), extra=("dataset", "split", "seed"))

@@ -59,10 +59,22 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     else:
         dims = result.num_compress * result.obs_dim
         rows = [
-            ("ideal (neg. bound)", f"{result.ideal_bpd:.4f}", f"{result.ideal_bpd * result.obs_dim:.2f}"),
+            (
+                "ideal (neg. bound)",
+                f"{result.ideal_bpd:.4f}",
+                f"{result.ideal_bpd * result.obs_dim:.2f}",
+            ),
             ("net", f"{result.net_bpd:.4f}", f"{result.net_bits_per_image:.2f}"),
-            ("total (with initial bits)", f"{result.total_bpd:.4f}", f"{result.total_bits_per_image:.2f}"),
-            ("initial bits", f"{result.initial_bits / dims:.4f}", f"{result.initial_bits:.0f} in all"),
+            (
+                "total (with initial bits)",
+                f"{result.total_bpd:.4f}",
+                f"{result.total_bits_per_image:.2f}",
+            ),
+            (
+                "initial bits",
+                f"{result.initial_bits / dims:.4f}",
+                f"{result.initial_bits:.0f} in all",
+            ),
         ]
         title = (
             f"{result.coder} N={result.num_particles} on {result.num_compress} {result.dataset}/{result.split} "
@@ -70,7 +82,9 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
             f"{result.arithmetic} arithmetic)"
         )
         terminal.table(title, ["bitrate", "bits/dim", "bits/image"], rows)
-        decode = "not checked" if result.decode_ok is None else ("OK" if result.decode_ok else "FAILED")
+        decode = (
+            "not checked" if result.decode_ok is None else ("OK" if result.decode_ok else "FAILED")
+        )
         decode_s = "" if result.decode_s is None else f", decode {result.decode_s:.2f} s"
         terminal.result(f"model: {result.model}")
         if result.model_identity:

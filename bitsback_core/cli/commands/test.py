@@ -56,7 +56,14 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         started = time.perf_counter()
         with terminal.tasks() as progress:  # frame by frame: nothing is kept
             decoded = iter_decoded_frames(
-                container, registry, args.checkpoint, args.gpu, progress, str(path), frames=frames, jobs=args.jobs
+                container,
+                registry,
+                args.checkpoint,
+                args.gpu,
+                progress,
+                str(path),
+                frames=frames,
+                jobs=args.jobs,
             )
             count = sum(images.shape[0] for _, images in decoded)
         seconds = time.perf_counter() - started

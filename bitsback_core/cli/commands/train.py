@@ -137,8 +137,11 @@ def _table(terminal: Terminal, result: TrainResult) -> None:
     last = "n/a" if result.last_train_bpd is None else f"{result.last_train_bpd:.4f}"
     rows = [
         ("status", _status(result)),
-        ("epochs run", f"{result.epochs_run} (from {result.start_epoch} to "
-                       f"{result.epochs_done} of {result.epochs_total})"),
+        (
+            "epochs run",
+            f"{result.epochs_run} (from {result.start_epoch} to "
+            f"{result.epochs_done} of {result.epochs_total})",
+        ),
         ("best test bits/dim", best),
         ("last train bits/dim", last),
         ("train images", str(result.train_images)),

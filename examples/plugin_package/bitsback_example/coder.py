@@ -32,7 +32,9 @@ class FixedLatentCoder(Coder):
         centre = np.full((chains, self.model.latent_dim), self.discretizer.num_buckets // 2)
         return self.model.likelihood(self.discretizer.values(centre), self.cond_mprec)
 
-    def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
         io = LaneView.for_step(message, step, active)
         io.push(self.likelihood(x.shape[0]), np.asarray(x, dtype=np.int64))
 

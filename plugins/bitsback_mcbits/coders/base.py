@@ -89,7 +89,11 @@ class LatentCoder(Coder):
         prior = self.prior((chains * n, dims))
         log_pz = prior.sum_log2_rows(flat).reshape(chains, n)
         if q_freq is None:
-            q_freq = self.posterior(params, repeats=n).cdf(zs.reshape(chains, n * dims))[1].reshape(chains, n, dims)
+            q_freq = (
+                self.posterior(params, repeats=n)
+                .cdf(zs.reshape(chains, n * dims))[1]
+                .reshape(chains, n, dims)
+            )
         q_prec = self.discretizer.posterior(params[:1, :1]).prec
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
         # index_distribution discards their weights.
@@ -106,11 +110,12 @@ class LatentCoder(Coder):
         """
         log2_w = self.clean(log2_w, active)
         if np.any(log2_w > -LOG2_OF_ZERO // 2):
-            raise ValueError("non-finite importance weight: a particle outside the posterior's support")
+            raise ValueError(
+                "non-finite importance weight: a particle outside the posterior's support"
+            )
         return Categorical.from_weights(exp2_weights(log2_w)[:, None, :], self.index_mprec)
 
     @staticmethod
     def take_particle(zs: np.ndarray, j: np.ndarray) -> np.ndarray:
         """``zs[c, j[c]]`` for every chain: ``(chains, N, dims) -> (chains, dims)``."""
         return zs[np.arange(zs.shape[0]), j]
-

@@ -56,7 +56,9 @@ class CISBitsBackCoder(LatentCoder):
         shape = (u.shape[0], n, dims)
         return cum, zs.reshape(shape), freq.reshape(shape)
 
-    def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
         io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         chains, dims, n = x.shape[0], self.model.latent_dim, self.num_particles
@@ -70,7 +72,9 @@ class CISBitsBackCoder(LatentCoder):
         j = self.clean(io.pop(index)[:, 0], active)
         z = self.clean(io.swap(width_one, self.take_particle(cum, j), q), active)
         if not np.array_equal(z, self.clean(self.take_particle(zs, j), active)):
-            raise AssertionError("CIS: popped particle differs from the chosen one (inconsistent posterior)")
+            raise AssertionError(
+                "CIS: popped particle differs from the chosen one (inconsistent posterior)"
+            )
         io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
         self.push_image(io, x, z)
 

@@ -23,7 +23,9 @@ class BitsBackCoder(LatentCoder):
     PLUGIN_NAME = "BitsBackCoder"
     ALIASES = ("BB-ELBO", "bb", "elbo")
 
-    def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
         io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         q = self.posterior(self.posterior_params(x, step))

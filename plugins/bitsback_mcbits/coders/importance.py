@@ -39,7 +39,9 @@ class ISBitsBackCoder(LatentCoder):
         keep = np.arange(n)[None, :] != j[:, None]
         return zs[keep].reshape(chains, (n - 1) * dims)
 
-    def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
         io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         n, dims = self.num_particles, self.model.latent_dim
@@ -55,7 +57,11 @@ class ISBitsBackCoder(LatentCoder):
         if n > 1:
             # The other particles go back with exactly the intervals they were popped with.
             others = KnownIntervals(
-                self._others(zs, j), self._others(start, j), self._others(freq, j), q_all.prec, q_all.num_symbols
+                self._others(zs, j),
+                self._others(start, j),
+                self._others(freq, j),
+                q_all.prec,
+                q_all.num_symbols,
             )
             io.push(others, others.symbols)
         io.push(Uniform(n, self.index_mprec, (chains, 1)), j[:, None])
@@ -84,7 +90,13 @@ class ISBitsBackCoder(LatentCoder):
         io.push(index, j[:, None])
         flat = (chains, n * dims)
         io.push(
-            KnownIntervals(zs.reshape(flat), parts[1].reshape(flat), parts[2].reshape(flat), q.prec, q.num_symbols),
+            KnownIntervals(
+                zs.reshape(flat),
+                parts[1].reshape(flat),
+                parts[2].reshape(flat),
+                q.prec,
+                q.num_symbols,
+            ),
             zs.reshape(flat),
         )
         return x

@@ -21,7 +21,9 @@ class StochasticCoder(LatentCoder):
     PLUGIN_NAME = "StochasticCoder"
     ALIASES = ("stochastic", "SC")
 
-    def encode(self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None) -> None:
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
         io = LaneView.for_step(message, step, active)
         x = self.clean(x, active)
         q = self.posterior(self.posterior_params(x, step))

@@ -27,7 +27,9 @@ from bitsback_core.distributions import (
 from bitsback_core.distributions.interface import QuantizedDistribution
 
 
-def categorical(rng: np.random.Generator, chains: int, n: int, symbols: int = 5, prec: int = 12) -> Categorical:
+def categorical(
+    rng: np.random.Generator, chains: int, n: int, symbols: int = 5, prec: int = 12
+) -> Categorical:
     probs = rng.dirichlet(np.ones(symbols), size=(chains, n))
     return Categorical(probs, prec)
 
@@ -51,7 +53,9 @@ def test_push_then_pop_returns_the_vector_and_the_message(chains, lanes, n, offs
     rng = np.random.default_rng(seed)
     msg = Message((chains, lanes), seed=seed)
     # Some words on the stacks first, so pops never need initial bits.
-    push_symbols(msg, Uniform(7, 8, (chains, 3 * lanes)), rng.integers(0, 7, size=(chains, 3 * lanes)))
+    push_symbols(
+        msg, Uniform(7, 8, (chains, 3 * lanes)), rng.integers(0, 7, size=(chains, 3 * lanes))
+    )
     before = msg.copy()
     dist = categorical(rng, chains, n)
     symbols = rng.integers(0, 5, size=(chains, n))
@@ -119,7 +123,9 @@ def test_shape_mismatches_are_refused() -> None:
     with pytest.raises(ValueError, match="chains=2"):
         pop_symbols(msg, Uniform(4, 8, (5,)))
     with pytest.raises(ValueError, match="differ in length"):
-        swap_symbols(msg, Uniform(4, 8, (2, 5)), np.zeros((2, 5), dtype=np.int64), Uniform(4, 8, (2, 6)))
+        swap_symbols(
+            msg, Uniform(4, 8, (2, 5)), np.zeros((2, 5), dtype=np.int64), Uniform(4, 8, (2, 6))
+        )
 
 
 class NumpyOnly(QuantizedDistribution):
@@ -155,7 +161,12 @@ def distributions(rng: np.random.Generator, chains: int, n: int) -> list[Quantiz
         Uniform(50, 16, (chains, n)),
         Uniform(256, 8, (chains, n)),
         Bernoulli.from_logits(rng.normal(size=(chains, n)) * 4, 12),
-        DiscretizedGaussian(rng.normal(size=(chains, n)), np.exp(rng.normal(size=(chains, n)) - 1), MaxEntropyBuckets(8), 16),
+        DiscretizedGaussian(
+            rng.normal(size=(chains, n)),
+            np.exp(rng.normal(size=(chains, n)) - 1),
+            MaxEntropyBuckets(8),
+            16,
+        ),
     ]
 
 
@@ -187,7 +198,9 @@ def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, see
         other = others[int(rng.integers(len(others)))]
         reverse = bool(rng.random() < 0.5)
         swapped = swap_symbols(fast, dist, symbols, other, active, reverse, offset)
-        np.testing.assert_array_equal(swapped, swap_symbols(slow, dist, symbols, NumpyOnly(other), active, reverse, offset))
+        np.testing.assert_array_equal(
+            swapped, swap_symbols(slow, dist, symbols, NumpyOnly(other), active, reverse, offset)
+        )
         assert fast.equals(slow)
         np.testing.assert_array_equal(fast._drawn, slow._drawn)
 
@@ -216,7 +229,9 @@ class ThirdPartyCoin(QuantizedDistribution):
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = 1 << self.prec
-        return np.where(symbols == 0, 0, self.zero), np.where(symbols == 0, self.zero, total - self.zero)
+        return np.where(symbols == 0, 0, self.zero), np.where(
+            symbols == 0, self.zero, total - self.zero
+        )
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         return (cumfreq >= self.zero).astype(np.int64)

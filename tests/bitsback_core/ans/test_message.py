@@ -57,7 +57,9 @@ def test_push_then_pop_restores_message(precs, chains, lanes, steps, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(precs=PRECISIONS, lanes=st.integers(1, 4), steps=st.integers(1, 80), seed=st.integers(0, 2**16))
+@given(
+    precs=PRECISIONS, lanes=st.integers(1, 4), steps=st.integers(1, 80), seed=st.integers(0, 2**16)
+)
 def test_pops_from_empty_draw_initial_bits_and_push_back(precs, lanes, steps, seed):
     lprec, bprec = precs
     rng = np.random.default_rng(seed)
@@ -86,7 +88,9 @@ def test_pops_from_empty_draw_initial_bits_and_push_back(precs, lanes, steps, se
         msg.push(start, freq, prec)
     # Back at the starting head, holding exactly the words that were drawn.
     np.testing.assert_array_equal(msg.head, head0)
-    np.testing.assert_array_equal(msg.total_bits_per_chain(), lanes * (lprec + bprec) + bprec * drawn)
+    np.testing.assert_array_equal(
+        msg.total_bits_per_chain(), lanes * (lprec + bprec) + bprec * drawn
+    )
     assert msg.net_bits == 0
 
 

@@ -59,7 +59,11 @@ def test_message_follows_the_scalar_specification(
             assert [lane.peek(prec) for lane in lanes] == cf.tolist()
             chosen = []
             for lane, (s, f), c in zip(lanes, pairs, cf.tolist()):
-                lo, hi = (s, f) if s <= c < s + f else ((0, s) if c < s else (s + f, (1 << prec) - s - f))
+                lo, hi = (
+                    (s, f)
+                    if s <= c < s + f
+                    else ((0, s) if c < s else (s + f, (1 << prec) - s - f))
+                )
                 lane.commit(lo, hi, prec)
                 chosen.append((lo, hi))
             message.commit(

@@ -85,9 +85,7 @@ def test_only_the_command_being_run_is_imported(monkeypatch: pytest.MonkeyPatch)
         cli_main.main(["--help"])
 
 
-def test_config_overrides_through_the_cli(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_config_overrides_through_the_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
     def run(args: argparse.Namespace, terminal: Any) -> int:
@@ -99,9 +97,22 @@ def test_config_overrides_through_the_cli(
     config_file = tmp_path / "x.yml"
     config_file.write_text(yaml.safe_dump({"num_particles": 5, "lr": 0.5, "split": "letters"}))
     argv = [
-        "fake", "--config", str(config_file), "--num_particles", "50",
-        "--coder=CISBitsBackCoder", "--gpu", "-1", "--binarize", "false", "--json",
-        "--datadir", "null", "in.npy", "--output", "out.bbz",
+        "fake",
+        "--config",
+        str(config_file),
+        "--num_particles",
+        "50",
+        "--coder=CISBitsBackCoder",
+        "--gpu",
+        "-1",
+        "--binarize",
+        "false",
+        "--json",
+        "--datadir",
+        "null",
+        "in.npy",
+        "--output",
+        "out.bbz",
     ]
     assert cli_main.main(argv) == 0
     config: Config = seen["config"]
@@ -117,8 +128,9 @@ def test_config_overrides_through_the_cli(
 
 def test_no_overrides_gives_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Config] = {}
-    _install_command(monkeypatch, lambda a, t: seen.setdefault("c", config_from_args(a)) and 0,
-                     _configured())
+    _install_command(
+        monkeypatch, lambda a, t: seen.setdefault("c", config_from_args(a)) and 0, _configured()
+    )
     assert cli_main.main(["fake"]) == 0
     assert seen["c"] == Config()
 
@@ -126,8 +138,10 @@ def test_no_overrides_gives_the_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["fake", "--num_particls", "5"], "error: unknown option --num_particls; did you mean "
-                                          "--num_particles?"),
+        (
+            ["fake", "--num_particls", "5"],
+            "error: unknown option --num_particls; did you mean --num_particles?",
+        ),
         (["fake", "--lr", "abc"], "error: --lr expects a float, got 'abc'"),
         (["fake", "--config", "missing.yml"], "error: config file not found: 'missing.yml'"),
         (["fake", "a", "b"], "error: unexpected arguments: b"),
@@ -208,7 +222,11 @@ def test_python_dash_m_version() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "plugins")]))
     done = subprocess.run(
         [sys.executable, "-m", "bitsback_core.cli.main", "--version"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"bitsback {bitsback_core.__version__}\n"

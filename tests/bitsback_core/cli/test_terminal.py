@@ -106,7 +106,10 @@ def test_plain_progress_lines_when_stderr_is_not_a_terminal() -> None:
         fast = progress("verify", 10)  # a phase shorter than the interval prints nothing
         fast(10)
     lines = err.getvalue().splitlines()
-    assert lines == ["encode: 2,500/10,000 images, 500 img/s", "encode: 4,000/10,000 images, 500 img/s"]
+    assert lines == [
+        "encode: 2,500/10,000 images, 500 img/s",
+        "encode: 4,000/10,000 images, 500 img/s",
+    ]
     assert out.getvalue() == ""
 
 

@@ -56,7 +56,10 @@ def make_header(**changes: Any) -> Header:
 
 def frames_for(header: Header, words: int = 3) -> tuple[bytes, ...]:
     """Frames of the right size for each frame's layout (lane table plus ``words`` words)."""
-    sizes = [12 * header.frame_layout(k).chains * header.lanes + 4 * words for k in range(header.num_frames)]
+    sizes = [
+        12 * header.frame_layout(k).chains * header.lanes + 4 * words
+        for k in range(header.num_frames)
+    ]
     return tuple(bytes((k + i) % 251 for i in range(size)) for k, size in enumerate(sizes))
 
 
@@ -94,12 +97,19 @@ def code(kind: str, value: str) -> bytes:
 def spec_body(f: dict[str, Any]) -> bytes:
     """The header body exactly as docs/format.md lists it, from a dict of fields."""
     body = code("coder", f["coder"]) + leb128(f["num_particles"])
-    body += bytes([f[k] for k in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")])
+    body += bytes(
+        [
+            f[k]
+            for k in ("lprec", "bprec", "log_num_bucket", "prior_mprec", "prop_mprec", "cond_mprec")
+        ]
+    )
     body += leb128(f["chains"]) + leb128(f["lanes"]) + leb128(f["seed"])
     body += code("proposal", f["proposal"]) + code("discretizer", f["discretizer"])
     if f["iterative"] is not None:
         body += leb128(f["iterative"][0]) + struct.pack("<d", f["iterative"][1])
-    body += code("model", f["model"]) + leb128(f["latent_dim"]) + f["identity"] + text(f["model_name"])
+    body += (
+        code("model", f["model"]) + leb128(f["latent_dim"]) + f["identity"] + text(f["model_name"])
+    )
     body += code("dtype", f["dtype"]) + bytes([len(f["image_shape"])])
     body += b"".join(leb128(d) for d in f["image_shape"])
     return body + leb128(f["num_images"]) + leb128(f["frame_images"])
@@ -113,7 +123,10 @@ def spec_frame(header_crc: int, index: int, payload: bytes, codec: int = 0) -> b
 
 
 def spec_file(
-    fields: dict[str, Any], frames: tuple[bytes, ...] = (), flags: int | None = None, codecs: tuple[int, ...] = ()
+    fields: dict[str, Any],
+    frames: tuple[bytes, ...] = (),
+    flags: int | None = None,
+    codecs: tuple[int, ...] = (),
 ) -> bytes:
     """Prefix, body, CRC32 and frames; ``flags`` overrides the ones the fields imply."""
     body = spec_body(fields)
@@ -123,7 +136,9 @@ def spec_file(
     header_crc = zlib.crc32(prefix + body)
     out = prefix + body + struct.pack("<I", header_crc)
     codecs = codecs or (0,) * len(frames)
-    return out + b"".join(spec_frame(header_crc, k, f, c) for k, (f, c) in enumerate(zip(frames, codecs)))
+    return out + b"".join(
+        spec_frame(header_crc, k, f, c) for k, (f, c) in enumerate(zip(frames, codecs))
+    )
 
 
 def fields(**changes: Any) -> dict[str, Any]:
@@ -153,7 +168,13 @@ def test_round_trip_and_the_documented_layout() -> None:
         dict(iterative=(0, 1.0), seed=2**64 - 1, num_images=1, chains=1, frame_images=10_000),
         dict(dtype="|b1", image_shape=(784,), model_name=""),
         dict(dtype=">i8", image_shape=(1, 2, 2, 1, 2, 1, 49, 2), num_particles=2**16),
-        dict(coder="MyCoder", proposal="my proposal", discretizer="d" * 255, model="MyVAE", model_name="m" * 32),
+        dict(
+            coder="MyCoder",
+            proposal="my proposal",
+            discretizer="d" * 255,
+            model="MyVAE",
+            model_name="m" * 32,
+        ),
         dict(coder="CISBitsBackCoder", proposal="iterative", iterative=(3, 0.5), dtype="<i2"),
     ],
 )
@@ -169,9 +190,9 @@ def test_frames_split_the_images_and_clip_the_chains() -> None:
     header = make_header(num_images=25, frame_images=10, chains=4, lanes=2)
     assert header.num_frames == 3
     assert [header.frame_slice(k) for k in range(3)] == [slice(0, 10), slice(10, 20), slice(20, 25)]
-    assert [(header.frame_layout(k).num_items, header.frame_layout(k).chains) for k in range(3)] == [
-        (10, 4), (10, 4), (5, 4)
-    ]
+    assert [
+        (header.frame_layout(k).num_items, header.frame_layout(k).chains) for k in range(3)
+    ] == [(10, 4), (10, 4), (5, 4)]
     small = make_header(num_images=7, frame_images=3, chains=3, lanes=1)
     assert [small.frame_layout(k).chains for k in range(3)] == [3, 3, 1]
     assert DEFAULT_FRAME_IMAGES == 10_000 and make_header(frame_images=10_000).num_frames == 1
@@ -303,8 +324,14 @@ CRAFTED = [
     (dict(model="Binary\x07VAE"), "printable ASCII"),
     (dict(model_name="caf\x7f"), "printable ASCII"),
     (dict(model_name="m" * 33), "model name has 33 characters, at most 32"),
-    (dict(model_name="../../etc/passwd"), "image count"),  # a path is only a label: nothing opens it
-    (dict(identity=bytes(32)), "ends inside|unexpected bytes|not a valid|invalid header|damaged header"),
+    (
+        dict(model_name="../../etc/passwd"),
+        "image count",
+    ),  # a path is only a label: nothing opens it
+    (
+        dict(identity=bytes(32)),
+        "ends inside|unexpected bytes|not a valid|invalid header|damaged header",
+    ),
 ]
 
 
@@ -436,7 +463,9 @@ def test_built_in_names_take_one_byte_and_others_are_spelled_out() -> None:
     plain = len(make_header().to_bytes())
     assert len(make_header(coder="MyCoder").to_bytes()) == plain + 1 + len("MyCoder")
     assert len(make_header(model_name="").to_bytes()) == plain - len("mnist-elbo")
-    assert container_module.NAME_CODES["dtype"] == tuple(CODES["dtype"])  # every legal dtype has a code
+    assert container_module.NAME_CODES["dtype"] == tuple(
+        CODES["dtype"]
+    )  # every legal dtype has a code
     for kind, names in CODES.items():
         assert container_module.NAME_CODES[kind] == tuple(names), kind
 
@@ -444,13 +473,23 @@ def test_built_in_names_take_one_byte_and_others_are_spelled_out() -> None:
 @pytest.mark.parametrize(
     "old, new, match",
     [
-        (b"\x01\x01\x01\x32", b"\x01\x01\x09\x32", "unknown model plugin code 9"),  # proposal, discretizer, model
-        (b"\x01\x01\x01\x32", b"\x01\x00\x0bmax_entropy\x01\x32", "'max_entropy' is spelled out but has a code"),
+        (
+            b"\x01\x01\x01\x32",
+            b"\x01\x01\x09\x32",
+            "unknown model plugin code 9",
+        ),  # proposal, discretizer, model
+        (
+            b"\x01\x01\x01\x32",
+            b"\x01\x00\x0bmax_entropy\x01\x32",
+            "'max_entropy' is spelled out but has a code",
+        ),
         (b"\x02\x02\x1c\x1c", b"\x10\x02\x1c\x1c", "unknown input dtype code 16"),
         (b"\x0amnist-elbo", b"\x21" + b"m" * 33, "model name has 33 characters, at most 32"),
     ],
 )
-def test_unknown_codes_and_non_canonical_names_are_refused(old: bytes, new: bytes, match: str) -> None:
+def test_unknown_codes_and_non_canonical_names_are_refused(
+    old: bytes, new: bytes, match: str
+) -> None:
     body = spec_body(fields())
     assert body.count(old) == 1
     body = body.replace(old, new)
@@ -460,8 +499,15 @@ def test_unknown_codes_and_non_canonical_names_are_refused(old: bytes, new: byte
         CompressedFile.from_bytes(data)
 
 
-@pytest.mark.parametrize("length, match", [(b"\x00", "length 0 is outside"), (b"\x81\x10", "length 2049"),
-                                           (b"\x80\x00", "not a valid varint"), (b"\x80\x80", "not a valid varint")])
+@pytest.mark.parametrize(
+    "length, match",
+    [
+        (b"\x00", "length 0 is outside"),
+        (b"\x81\x10", "length 2049"),
+        (b"\x80\x00", "not a valid varint"),
+        (b"\x80\x80", "not a valid varint"),
+    ],
+)
 def test_header_lengths_beyond_the_limit_are_refused(length: bytes, match: str) -> None:
     with pytest.raises(ContainerError, match=match):
         CompressedFile.from_bytes(b"\x89BBZ\x02\x01" + length + b"\0" * 3000)
@@ -481,7 +527,13 @@ def test_identity_is_a_128_bit_prefix_of_the_digest() -> None:
 def test_a_default_header_fits_the_size_target() -> None:
     """Default settings, a shipped model's catalogue name, 300 images: at most 64 bytes per file
     (prefix, header, CRC) and 9 per frame, whatever the 32-character name."""
-    header = make_header(num_images=300, frame_images=DEFAULT_FRAME_IMAGES, chains=1, lanes=1, model_name="mnist-iwae50")
+    header = make_header(
+        num_images=300,
+        frame_images=DEFAULT_FRAME_IMAGES,
+        chains=1,
+        lanes=1,
+        model_name="mnist-iwae50",
+    )
     assert len(header.to_bytes()) <= 64
     assert len(make_header(model_name="m" * 32).to_bytes()) <= 64 + 32
     assert FRAME_HEAD_BYTES == 9
@@ -521,7 +573,9 @@ def test_frames_only_check_out_in_their_own_file_and_position() -> None:
     with pytest.raises(ContainerError, match="frame 0 of 3 fails its checksum"):
         CompressedFile.from_bytes(head + records[1] + records[0] + records[2])
     assert CompressedFile.from_bytes(head + b"".join(records)).frames == frames
-    assert CompressedFile.from_bytes(spec_file(fields(), swapped)).frames == swapped  # rewritten: fine
+    assert (
+        CompressedFile.from_bytes(spec_file(fields(), swapped)).frames == swapped
+    )  # rewritten: fine
     # A frame record from a file with another header (here only the seed differs).
     other = make_header(seed=43)
     foreign = encode_frame(other.checksum(), 0, frames[0])

@@ -127,7 +127,10 @@ def _splices(names: list[str]) -> Iterator[tuple[str, bytes]]:
             yield "header with foreign frames", head + b"".join(other_records)
             for k in range(len(records)):
                 for record in other_records:
-                    yield "swapped frame", head + b"".join(records[:k] + [record] + records[k + 1 :])
+                    yield (
+                        "swapped frame",
+                        head + b"".join(records[:k] + [record] + records[k + 1 :]),
+                    )
         for order in ([1, 0, 2], [2, 1, 0], [0, 2, 1], [1, 2, 0], [2, 0, 1]):
             if len(records) == 3:
                 yield "reordered frames", head + b"".join(records[i] for i in order)
@@ -176,7 +179,9 @@ def test_the_parser_refuses_every_variant_in_one_line() -> None:
     assert accepted == []
 
 
-def _decompress(capsys: pytest.CaptureFixture[str], folder: Path, data: bytes, tag: str) -> tuple[int, str, Path]:
+def _decompress(
+    capsys: pytest.CaptureFixture[str], folder: Path, data: bytes, tag: str
+) -> tuple[int, str, Path]:
     path, out = folder / f"{tag}.bbz", folder / f"{tag}.npy"
     path.write_bytes(data)
     code = main(["decompress", str(path), "-o", str(out)])
@@ -192,7 +197,9 @@ def _refused(code: int, err: str, out: Path, folder: Path, what: Any) -> None:
     assert sorted(p.suffix for p in folder.iterdir()) == [".bbz"], (what, sorted(folder.iterdir()))
 
 
-def test_the_command_line_refuses_a_sample_cleanly(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_the_command_line_refuses_a_sample_cleanly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """CLI_VARIANTS variants drawn across kinds: every kind at least once, the rest at random."""
     rng = random.Random(SEED + 1)
     by_kind: dict[str, list[int]] = {}
@@ -313,7 +320,9 @@ def test_crafted_headers_are_refused_before_decoding(
     assert match in err, err
     named = changes.get("model_name")
     if named:
-        assert not any(named in path for path in opened_paths), [p for p in opened_paths if named in p]
+        assert not any(named in path for path in opened_paths), [
+            p for p in opened_paths if named in p
+        ]
 
 
 def test_header_crc_covers_every_header_byte() -> None:

@@ -31,11 +31,15 @@ def registry() -> Registry:
 
 
 @pytest.mark.parametrize("name", sorted(RECORD))
-def test_golden_file_decodes_and_reencodes_to_the_same_bytes(name: str, registry: Registry, tmp_path: Path) -> None:
+def test_golden_file_decodes_and_reencodes_to_the_same_bytes(
+    name: str, registry: Registry, tmp_path: Path
+) -> None:
     entry = RECORD[name]
     path = GOLDEN / f"{name}.bbz"
     data = path.read_bytes()
-    assert hashlib.sha256(data).hexdigest() == entry["file_sha256"], "the golden file itself changed"
+    assert hashlib.sha256(data).hexdigest() == entry["file_sha256"], (
+        "the golden file itself changed"
+    )
     images, _ = decompress_file(path, registry)
     assert images_sha256(images) == entry["images_sha256"]
     assert images_sha256(golden_images(entry["layout"])) == entry["images_sha256"]
@@ -71,7 +75,14 @@ def test_golden_files_decode_in_another_process_and_float_environment(tmp_path: 
         **os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
         "MKL_CBWR": "COMPATIBLE", "BITSBACK_PORTABLE_EVALUATOR": "numpy",
     }  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     digests = json.loads(done.stdout.strip().splitlines()[-1])
     assert digests == {name: RECORD[name]["images_sha256"] for name in RECORD}

@@ -25,7 +25,9 @@ PAPER_KEYS = """exp_name logdir seed gpu datadir dataset split binarize workers 
     batch_compute decode_check coder lprec bprec log_num_bucket prop_mprec cond_mprec prior_mprec
     iterative_post_improvement iterative_improvement_steps iterative_improvement_lr ckpt_path
     config config_path expdir""".split()
-OUR_KEYS = "checkpoint chains lanes arithmetic proposal discretizer output json max_train_minutes".split()
+OUR_KEYS = (
+    "checkpoint chains lanes arithmetic proposal discretizer output json max_train_minutes".split()
+)
 
 
 def _write(path: Path, data: object) -> Path:
@@ -44,10 +46,16 @@ def test_defaults() -> None:
     assert (config.gpu, config.datadir, config.logdir) == (-1, None, "./runs")
     assert config.batch_size == 20
     assert (config.proposal, config.discretizer, config.coder) == (
-        "amortized", "max_entropy", "ISBitsBackCoder",
+        "amortized",
+        "max_entropy",
+        "ISBitsBackCoder",
     )
     assert (config.chains, config.lanes, config.checkpoint, config.output, config.json) == (
-        None, None, None, None, False,
+        None,
+        None,
+        None,
+        None,
+        False,
     )
     assert (config.lprec, config.bprec, config.log_num_bucket) == (32, 32, 8)
     assert (config.prop_mprec, config.cond_mprec, config.prior_mprec) == (16, 16, 8)
@@ -133,12 +141,18 @@ def test_command_line_type_errors(key: str, text: str, message: str) -> None:
 
 
 def test_unknown_keys_suggest_the_closest(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown option --num_particls; did you mean "
-                                          r"--num_particles\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown option --num_particls; did you mean "
+        r"--num_particles\?",
+    ):
         Config.from_sources(None, {"num_particls": "5"})
     file = _write(tmp_path / "c.yml", {"laerning_rate": 1})
-    with pytest.raises(ConfigError, match=r"unknown config key 'laerning_rate' in config file "
-                                          r".*c.yml'; known keys: dataset"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown config key 'laerning_rate' in config file "
+        r".*c.yml'; known keys: dataset",
+    ):
         Config.from_sources(file, {})
     _write(file, {"cdoer": "x"})
     with pytest.raises(ConfigError, match="unknown config key 'cdoer'.*did you mean 'coder'"):
@@ -203,8 +217,9 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
 
 
 @needs_shared
-@pytest.mark.parametrize("path", SEED_CONFIGS + PAPER_CONFIGS, ids=lambda p: p.parent.name
-                         + "/" + p.name)
+@pytest.mark.parametrize(
+    "path", SEED_CONFIGS + PAPER_CONFIGS, ids=lambda p: p.parent.name + "/" + p.name
+)
 def test_paper_config_files_load_unchanged(path: Path) -> None:
     written = yaml.safe_load(path.read_text())
     config = Config.from_yaml_file(path)
@@ -248,7 +263,9 @@ def test_unused_keys_are_read_nowhere() -> None:
     sources = [*(REPO_ROOT / "bitsback_core").rglob("*.py"), *(REPO_ROOT / "plugins").rglob("*.py")]
     for key in group_keys("unused"):
         pattern = re.compile(rf"\b(config|cfg|train_config)\.{key}\b|getattr\([^)]*[\"']{key}[\"']")
-        readers = [str(path) for path in sources if pattern.search(path.read_text(encoding="utf-8"))]
+        readers = [
+            str(path) for path in sources if pattern.search(path.read_text(encoding="utf-8"))
+        ]
         assert readers == [], f"{key} is read in {readers}: give it a real group"
 
 

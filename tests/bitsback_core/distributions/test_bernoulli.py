@@ -107,7 +107,9 @@ def test_from_logits_paths_agree_exactly():
     counted.count_one  # materialize the counts
     np.testing.assert_array_equal(counted.sum_log2_rows(x, repeat=3), fused)
     # sum_log2_rows is the sum of log2(freq), i.e. log2 P + prec per symbol, in 24-bit fixed point.
-    reference = counted.log_prob(np.repeat(x, 3, axis=0)).sum(axis=1) / np.log(2.0) + 16 * x.shape[1]
+    reference = (
+        counted.log_prob(np.repeat(x, 3, axis=0)).sum(axis=1) / np.log(2.0) + 16 * x.shape[1]
+    )
     np.testing.assert_allclose(fused / 2.0**24, reference, rtol=0, atol=1e-4)
     p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     np.testing.assert_array_equal(counted.count_one, Bernoulli(p, 16).count_one)

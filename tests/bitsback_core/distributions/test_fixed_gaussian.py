@@ -28,10 +28,14 @@ def fixed(x: np.ndarray) -> np.ndarray:
 
 
 def gaussian(mean, log_std, prec=16, full=False, log_num_bucket=8) -> FixedGaussian:  # noqa: ANN001
-    return FixedGaussian(FixedGaussianParams(fixed(mean), fixed(log_std)), log_num_bucket, prec, full)
+    return FixedGaussian(
+        FixedGaussianParams(fixed(mean), fixed(log_std)), log_num_bucket, prec, full
+    )
 
 
-def random_params(rng: np.random.Generator, shape: tuple[int, ...], ls=(-4.0, 2.0)) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def random_params(
+    rng: np.random.Generator, shape: tuple[int, ...], ls=(-4.0, 2.0)
+) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     return rng.uniform(-3, 3, shape), rng.uniform(*ls, shape)
 
 
@@ -59,12 +63,17 @@ def check_table(d: FixedGaussian) -> np.ndarray:
     np.testing.assert_array_equal(start, s[..., :-1])
     np.testing.assert_array_equal(freq, steps)
     # Element by element, the plain batch gives the same as the expanded one.
-    i = np.arange(int(np.prod(d.batch_shape, dtype=np.int64))).reshape(d.batch_shape) % d.num_symbols
+    i = (
+        np.arange(int(np.prod(d.batch_shape, dtype=np.int64))).reshape(d.batch_shape)
+        % d.num_symbols
+    )
     np.testing.assert_array_equal(d.start(i), np.take_along_axis(s, i[..., None], -1)[..., 0])
     return s
 
 
-def check_search(d: FixedGaussian, rng: np.random.Generator, table: np.ndarray | None = None, rounds: int = 3) -> None:
+def check_search(
+    d: FixedGaussian, rng: np.random.Generator, table: np.ndarray | None = None, rounds: int = 3
+) -> None:
     """Every cumulative frequency pops the bucket whose interval holds it, with freq >= 1.
 
     The probes (``rounds`` random ones, 0 and ``2**prec - 1`` per element) go on a new last
@@ -219,7 +228,9 @@ def test_far_means_and_narrow_posteriors_put_all_mass_in_one_bucket() -> None:
     freq = np.diff(all_starts(d), axis=-1)
     np.testing.assert_array_equal(freq[np.arange(4), k], total)
     # With full support every other bucket keeps exactly one count.
-    d = FixedGaussian(FixedGaussianParams(centres[k], np.full(4, -9 * ONE)), 8, 16, full_support=True)
+    d = FixedGaussian(
+        FixedGaussianParams(centres[k], np.full(4, -9 * ONE)), 8, 16, full_support=True
+    )
     freq = np.diff(all_starts(d), axis=-1)
     np.testing.assert_array_equal(freq[np.arange(4), k], total - 255)
     assert np.sum(freq == 1) == 4 * 255
@@ -255,11 +266,22 @@ def test_broadcast_and_slicing_agree_with_the_full_batch() -> None:
     # A broadcast log_std is the same as the explicit one.
     row = gaussian(mean, np.broadcast_to(log_std[:1], (4, 5)).copy())
     np.testing.assert_array_equal(all_starts(gaussian(mean, log_std[:1])), all_starts(row))
-    for key in [0, (slice(1, 3),), (Ellipsis, 2), (slice(None), slice(None, None, -2)), (None, 1), ()]:
+    for key in [
+        0,
+        (slice(1, 3),),
+        (Ellipsis, 2),
+        (slice(None), slice(None, None, -2)),
+        (None, 1),
+        (),
+    ]:
         sub = d[key]
         assert isinstance(sub, FixedGaussian)
         assert sub.batch_shape == np.empty((4, 5))[key].shape
-        assert (sub.prec, sub.num_symbols, sub.full_support) == (d.prec, d.num_symbols, d.full_support)
+        assert (sub.prec, sub.num_symbols, sub.full_support) == (
+            d.prec,
+            d.num_symbols,
+            d.full_support,
+        )
         bucket_key = (key if isinstance(key, tuple) else (key,)) + (slice(None),)
         np.testing.assert_array_equal(all_starts(sub), table[bucket_key])
         cf = rng.integers(0, 1 << 16, sub.batch_shape)
@@ -299,7 +321,9 @@ def test_tiled_params_repeat_along_the_latent_axis() -> None:
     ls_range=st.sampled_from([(-2.0, 1.0), (-12.0, 14.0), (-30.0, -8.0)]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_random_parameters_keep_every_invariant(chains, n, log_num_bucket, prec, full, mean_scale, ls_range, seed):  # noqa: ANN001
+def test_random_parameters_keep_every_invariant(
+    chains, n, log_num_bucket, prec, full, mean_scale, ls_range, seed
+):  # noqa: ANN001
     rng = np.random.default_rng(seed)
     mean = rng.normal(0, mean_scale, (chains, n))
     log_std = rng.uniform(*ls_range, (chains, n))
@@ -311,7 +335,9 @@ def test_random_parameters_keep_every_invariant(chains, n, log_num_bucket, prec,
     cf = rng.integers(0, 1 << prec, (chains, n))
     want = d.ppf_interval(cf)
     c, j = int(rng.integers(chains)), int(rng.integers(n))
-    assert tuple(int(v) for v in program(params, c, j, np.int64(cf[c, j]))) == tuple(int(w[c, j]) for w in want)
+    assert tuple(int(v) for v in program(params, c, j, np.int64(cf[c, j]))) == tuple(
+        int(w[c, j]) for w in want
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -322,7 +348,9 @@ def test_random_parameters_keep_every_invariant(chains, n, log_num_bucket, prec,
 )
 def test_moving_the_mean_right_moves_mass_right(mean: int, log_std: int, shift: int) -> None:
     """Starts never increase when the mean increases (same std): the CDF at every edge falls."""
-    d = FixedGaussian(FixedGaussianParams(np.array([mean, mean + shift]), np.array([log_std, log_std])), 8, 16)
+    d = FixedGaussian(
+        FixedGaussianParams(np.array([mean, mean + shift]), np.array([log_std, log_std])), 8, 16
+    )
     s = all_starts(d)
     assert np.all(s[1] <= s[0])
 
@@ -378,4 +406,6 @@ def test_bits_back_pop_then_push_restores_the_message() -> None:
     assert fresh.initial_bits > 0
     push_symbols(fresh, d, z, offset=3)
     assert fresh.net_bits == 0
-    np.testing.assert_array_equal(pop_intervals(Message.from_bytes(fresh.to_bytes()), d, offset=3)[0], z)
+    np.testing.assert_array_equal(
+        pop_intervals(Message.from_bytes(fresh.to_bytes()), d, offset=3)[0], z
+    )

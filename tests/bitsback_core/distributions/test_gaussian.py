@@ -19,6 +19,7 @@ def full_gaussian(*args, **kwargs):
     """The every-bucket-codable variant (most invariants here are about it)."""
     return DiscretizedGaussian(*args, full_support=True, **kwargs)
 
+
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4)
 
 

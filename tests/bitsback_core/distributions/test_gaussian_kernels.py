@@ -16,7 +16,9 @@ from bitsback_core.distributions._gaussian_kernels import (
 from bitsback_core.distributions.gaussian import monotone_ndtr
 
 
-def reference_starts(mean: np.ndarray, std: np.ndarray, edges: np.ndarray, prec: int, full: bool) -> np.ndarray:
+def reference_starts(
+    mean: np.ndarray, std: np.ndarray, edges: np.ndarray, prec: int, full: bool
+) -> np.ndarray:
     """All ``N + 1`` starts of every element, straight from the module's definition, ``(size, N + 1)``."""
     n = edges.shape[0] - 1
     mass = monotone_ndtr((edges[None, :] - mean[:, None]) / std[:, None])
@@ -32,7 +34,16 @@ def random_params(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     return mean, std
 
 
-CASES = [(16, 8, False), (16, 8, True), (12, 8, False), (32, 8, False), (32, 8, True), (10, 10, True), (20, 4, False), (9, 0, False)]
+CASES = [
+    (16, 8, False),
+    (16, 8, True),
+    (12, 8, False),
+    (32, 8, False),
+    (32, 8, True),
+    (10, 10, True),
+    (20, 4, False),
+    (9, 0, False),
+]
 
 
 @pytest.mark.parametrize("prec, log_n, full", CASES)
@@ -45,7 +56,9 @@ def test_ppf_interval_matches_a_brute_force_search(prec: int, log_n: int, full: 
     cf[:8] = [0, 1, (1 << prec) - 1, (1 << prec) - 2, 1 << (prec - 1), 0, (1 << prec) - 1, 7]
     starts = reference_starts(mean, std, buckets.edges, prec, full)
     # Largest i < N with start(i) <= cf.
-    expected = np.array([np.searchsorted(row[:-1], c, side="right") - 1 for row, c in zip(starts, cf)])
+    expected = np.array(
+        [np.searchsorted(row[:-1], c, side="right") - 1 for row, c in zip(starts, cf)]
+    )
     sym, start, freq = gaussian_ppf_interval(mean, std, cf, buckets.edges, prec, full)
     np.testing.assert_array_equal(sym, expected)
     rows = np.arange(size)
@@ -72,7 +85,9 @@ def test_cdf_matches_the_definition_for_every_index(prec: int, log_n: int, full:
 def test_shapes_broadcast_and_come_back() -> None:
     buckets = MaxEntropyBuckets(8)
     cf = np.arange(12, dtype=np.int64).reshape(3, 4) * 5000
-    sym, start, freq = gaussian_ppf_interval(np.zeros((3, 1)), np.ones(4), cf, buckets.edges, 16, False)
+    sym, start, freq = gaussian_ppf_interval(
+        np.zeros((3, 1)), np.ones(4), cf, buckets.edges, 16, False
+    )
     assert sym.shape == start.shape == freq.shape == (3, 4)
     # N(0, 1) over the prior's own equal-mass buckets: 256 counts each.
     np.testing.assert_array_equal(sym, cf // 256)

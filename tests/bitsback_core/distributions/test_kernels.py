@@ -30,7 +30,9 @@ def boundary_logits(rng: np.random.Generator, prec: int, size: int) -> np.ndarra
     k = rng.integers(0, 1 << prec, size=size) + 0.5
     at = np.log(k / (total - k))
     at = at[np.isfinite(at)]
-    return np.concatenate([at, np.nextafter(at, np.inf), np.nextafter(at, -np.inf), at.astype(np.float32)])
+    return np.concatenate(
+        [at, np.nextafter(at, np.inf), np.nextafter(at, -np.inf), at.astype(np.float32)]
+    )
 
 
 @pytest.mark.parametrize("prec", [1, 8, 16, 20, 32])
@@ -46,12 +48,16 @@ def test_counts_equal_the_scalar_rule(prec: int, dtype: type) -> None:
         ]
     ).astype(dtype)
     logits = logits[: logits.size // 10 * 10].reshape(-1, 10)
-    np.testing.assert_array_equal(kernels.counts_from_logits(logits, prec), scalar_counts(logits, prec))
+    np.testing.assert_array_equal(
+        kernels.counts_from_logits(logits, prec), scalar_counts(logits, prec)
+    )
 
 
 def test_fast_exp_is_well_inside_the_trusted_error() -> None:
     """The margin argument needs the fast exp within 1e-14 (relative); the margin allows 1e-12."""
-    logits = np.concatenate([np.linspace(-40.0, 40.0, 400_001), np.random.default_rng(5).uniform(-40, 40, 100_000)])
+    logits = np.concatenate(
+        [np.linspace(-40.0, 40.0, 400_001), np.random.default_rng(5).uniform(-40, 40, 100_000)]
+    )
     ep = np.empty_like(logits)
     nb = np.empty(logits.shape, dtype=np.int64)
     kernels._fast_exp_neg(logits, ep, nb)
@@ -65,5 +71,6 @@ def test_the_thread_split_does_not_change_results() -> None:
     rng = np.random.default_rng(9)
     logits = (rng.normal(size=(37, 784)) * 5).astype(np.float32)
     np.testing.assert_array_equal(
-        kernels._counts_from_logits(logits, 65536.0, 1), kernels._counts_from_logits(logits, 65536.0, 5)
+        kernels._counts_from_logits(logits, 65536.0, 1),
+        kernels._counts_from_logits(logits, 65536.0, 5),
     )

@@ -18,11 +18,18 @@ from bitsback_core.portable.formats import LOG2_BITS, LOGIT_BITS, MAX_PORTABLE_P
 from bitsback_core.portable.kernels import count_one, log2_of, table_args
 
 
-def random_logits(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 8.0) -> np.ndarray:
+def random_logits(
+    rng: np.random.Generator, shape: tuple[int, ...], scale: float = 8.0
+) -> np.ndarray:
     logits = np.round(rng.normal(0, scale, shape) * (1 << LOGIT_BITS)).astype(np.int64)
     flat = logits.reshape(-1)
     if flat.size >= 4:
-        flat[:4] = [40 << LOGIT_BITS, -(40 << LOGIT_BITS), 0, 2**45]  # saturated both ways, even, beyond the table
+        flat[:4] = [
+            40 << LOGIT_BITS,
+            -(40 << LOGIT_BITS),
+            0,
+            2**45,
+        ]  # saturated both ways, even, beyond the table
     return logits
 
 
@@ -37,7 +44,10 @@ def test_counts_are_the_scalar_kernel(prec: int) -> None:
     assert coins.batch_shape == (5, 37) and coins.prec == prec
     sig = table_args("sigmoid")
     want = np.array(
-        [count_one(np.int64(v), np.int64(prec), *sig, np.int64(LOGIT_BITS)) for v in logits.reshape(-1)]
+        [
+            count_one(np.int64(v), np.int64(prec), *sig, np.int64(LOGIT_BITS))
+            for v in logits.reshape(-1)
+        ]
     ).reshape(logits.shape)
     np.testing.assert_array_equal(coins.count_one, want)
     assert coins.count_one.min() >= 1 and coins.count_one.max() <= (1 << prec) - 1
@@ -49,7 +59,9 @@ def test_counts_are_the_scalar_kernel(prec: int) -> None:
 
 
 @pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4)])
-def test_any_batch_shape_works_and_slices(shape: tuple[int, ...], check_dist: Callable[..., None]) -> None:
+def test_any_batch_shape_works_and_slices(
+    shape: tuple[int, ...], check_dist: Callable[..., None]
+) -> None:
     rng = np.random.default_rng(len(shape))
     logits = random_logits(rng, shape)
     coins = Bernoulli.from_fixed_logits(logits, 12)
@@ -80,11 +92,17 @@ def test_fixed_logits_must_be_integers_and_prec_portable() -> None:
 # ------------------------------------------------------------------ sum_log2_rows
 
 
-def _three_ways(logits: np.ndarray, x: np.ndarray, repeat: int, prec: int) -> tuple[np.ndarray, ...]:
-    fused = Bernoulli.from_fixed_logits(logits, prec).sum_log2_rows(x, repeat)  # straight from logits
+def _three_ways(
+    logits: np.ndarray, x: np.ndarray, repeat: int, prec: int
+) -> tuple[np.ndarray, ...]:
+    fused = Bernoulli.from_fixed_logits(logits, prec).sum_log2_rows(
+        x, repeat
+    )  # straight from logits
     counts = Bernoulli.from_fixed_logits(logits, prec).count_one
     from_counts = Bernoulli.from_counts(counts, prec).sum_log2_rows(x, repeat)
-    default = QuantizedDistribution.sum_log2_rows(Bernoulli.from_counts(counts, prec), x, repeat)  # via cdf
+    default = QuantizedDistribution.sum_log2_rows(
+        Bernoulli.from_counts(counts, prec), x, repeat
+    )  # via cdf
     return fused, from_counts, default
 
 
@@ -102,7 +120,9 @@ def test_sum_log2_rows_agree_exactly_three_ways(repeat: int, prec: int) -> None:
     # And it is log2 of the coded frequencies: within cols * 2**-20 of the float sum.
     c1 = Bernoulli.from_fixed_logits(logits, prec).count_one
     freq = np.where(np.repeat(x, repeat, 0) == 1, c1, (1 << prec) - c1)
-    np.testing.assert_allclose(fused / 2.0**LOG2_BITS, np.log2(freq).sum(-1), rtol=0, atol=cols * 2.0**-20)
+    np.testing.assert_allclose(
+        fused / 2.0**LOG2_BITS, np.log2(freq).sum(-1), rtol=0, atol=cols * 2.0**-20
+    )
 
 
 def test_sum_log2_rows_above_the_table_precision_uses_the_default() -> None:
@@ -230,7 +250,9 @@ def test_from_weights_is_exact_for_large_weights() -> None:
         (np.ones((1, 300), dtype=np.int64), ValueError, "2\\*\\*prec"),
     ],
 )
-def test_from_weights_refuses_bad_weights(weights: np.ndarray, error: type[Exception], match: str) -> None:
+def test_from_weights_refuses_bad_weights(
+    weights: np.ndarray, error: type[Exception], match: str
+) -> None:
     with pytest.raises(error, match=match):
         Categorical.from_weights(weights, 8)
 

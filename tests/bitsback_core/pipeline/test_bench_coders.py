@@ -78,7 +78,10 @@ def test_paper_checkpoint_dir_from_the_environment_or_the_working_directory(
     monkeypatch.chdir(REPO_ROOT)
     assert paper_checkpoint_dir().resolve() == PAPER.resolve()  # ../shared from the repository
     monkeypatch.chdir(tmp_path)  # relative to where the command runs, not to the source
-    assert paper_checkpoint_dir().resolve() == (tmp_path / ".." / "shared" / "checkpoints" / "mcbits-paper").resolve()
+    assert (
+        paper_checkpoint_dir().resolve()
+        == (tmp_path / ".." / "shared" / "checkpoints" / "mcbits-paper").resolve()
+    )
     monkeypatch.setenv("BITSBACK_PAPER_CHECKPOINTS", str(tmp_path / "paper"))
     assert paper_checkpoint_dir() == tmp_path / "paper"
 

@@ -203,14 +203,18 @@ def project_models(tmp_path: Path) -> Path:
     elbo = PROJECT / "bin_emnist_split=mnist_elbo"
     shutil.copyfile(elbo / "train_config.yml", root / "broken" / "train_config.yml")
     (root / "bare").mkdir()
-    shutil.copyfile(PROJECT / "bin_emnist_split=mnist_elbo" / "model.pt", root / "bare" / "model.pt")
+    shutil.copyfile(
+        PROJECT / "bin_emnist_split=mnist_elbo" / "model.pt", root / "bare" / "model.pt"
+    )
     components._IDENTITIES.clear()
     return root
 
 
 def _source(folder: Path) -> components.ModelSource:
     return components.ModelSource(
-        Config.from_yaml_file(folder / "train_config.yml"), folder / "model.pt", folder / "train_config.yml"
+        Config.from_yaml_file(folder / "train_config.yml"),
+        folder / "model.pt",
+        folder / "train_config.yml",
     )
 
 
@@ -219,7 +223,9 @@ def test_model_identity_per_arithmetic(project_models: Path, registry: Registry)
     portable = components.model_identity(_source(folder), "portable", registry)
     config = Config.from_mapping({"train_config": str(folder / "train_config.yml")})
     assert portable == build_components(config, registry).model.identity()
-    assert components.model_identity(_source(folder), "float", registry) == file_sha256(folder / "model.pt")
+    assert components.model_identity(_source(folder), "float", registry) == file_sha256(
+        folder / "model.pt"
+    )
     with pytest.raises(ConfigError, match="unknown arithmetic"):
         components.model_identity(_source(folder), "decimal", registry)
 
@@ -228,12 +234,22 @@ def test_model_identity_per_arithmetic(project_models: Path, registry: Registry)
 def test_find_model_by_identity(project_models: Path, registry: Registry, arithmetic: str) -> None:
     for name in ("bin_emnist_split=mnist_iwae5", "bin_emnist_split=mnist_elbo"):
         identity = components.model_identity(_source(project_models / name), arithmetic, registry)
-        found = components.find_model_by_identity(identity, arithmetic, registry, root=project_models)
+        found = components.find_model_by_identity(
+            identity, arithmetic, registry, root=project_models
+        )
         assert found is not None
         assert found.checkpoint == project_models / name / "model.pt"
         assert found.train_config_path == project_models / name / "train_config.yml"
-    assert components.find_model_by_identity("00" * 32, arithmetic, registry, root=project_models) is None
-    assert components.find_model_by_identity("00" * 32, arithmetic, registry, root=project_models / "no") is None
+    assert (
+        components.find_model_by_identity("00" * 32, arithmetic, registry, root=project_models)
+        is None
+    )
+    assert (
+        components.find_model_by_identity(
+            "00" * 32, arithmetic, registry, root=project_models / "no"
+        )
+        is None
+    )
 
 
 def test_find_model_tries_the_named_folder_first_and_caches(

@@ -41,7 +41,9 @@ def test_npz_with_one_array_and_with_several(tmp_path: Path) -> None:
     np.savez(tmp_path / "one.npz", anything=x)
     np.testing.assert_array_equal(read_images(tmp_path / "one.npz"), x)
     np.savez(tmp_path / "two.npz", a=x, b=x)
-    with pytest.raises(ImageInputError, match=r"two.npz holds 2 arrays \('a', 'b'\); expected exactly one"):
+    with pytest.raises(
+        ImageInputError, match=r"two.npz holds 2 arrays \('a', 'b'\); expected exactly one"
+    ):
         read_images(tmp_path / "two.npz")
 
 
@@ -153,7 +155,12 @@ def test_png_folder_round_trip_and_atomic_overwrite(tmp_path: Path) -> None:
 
 
 def test_output_kinds_and_bytes(tmp_path: Path) -> None:
-    assert [output_kind(Path(n)) for n in ("a.npy", "b.NPZ", "digits", "x.png")] == ["npy", "npz", "png", "png"]
+    assert [output_kind(Path(n)) for n in ("a.npy", "b.NPZ", "digits", "x.png")] == [
+        "npy",
+        "npz",
+        "png",
+        "png",
+    ]
     x = _binary(dtype="int64")
     (tmp_path / "a.npz").write_bytes(images_to_bytes(x, "npz"))
     with np.load(tmp_path / "a.npz") as archive:

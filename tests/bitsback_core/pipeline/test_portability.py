@@ -35,16 +35,23 @@ DECODE_ENVS: dict[str, dict[str, str]] = {
 #: Environments whose encoder must write the default environment's bytes.
 ENCODE_ENVS: dict[str, dict[str, str]] = {
     "one thread, ATen default, MKL compatible": {
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "ATEN_CPU_CAPABILITY": "default",
         "MKL_CBWR": "COMPATIBLE",
     },  # fmt: skip
-    "numpy evaluator, numba off": {"BITSBACK_PORTABLE_EVALUATOR": "numpy", "NUMBA_DISABLE_JIT": "1"},
+    "numpy evaluator, numba off": {
+        "BITSBACK_PORTABLE_EVALUATOR": "numpy",
+        "NUMBA_DISABLE_JIT": "1",
+    },
 }
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
     full = {**os.environ, **env}
-    result = subprocess.run([sys.executable, str(DRIVER), *args], env=full, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, str(DRIVER), *args], env=full, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -63,7 +70,9 @@ def encoded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("env_name", sorted(DECODE_ENVS))
-def test_decodes_in_another_process_and_environment(encoded: Path, tmp_path: Path, env_name: str) -> None:
+def test_decodes_in_another_process_and_environment(
+    encoded: Path, tmp_path: Path, env_name: str
+) -> None:
     _run(["decode", str(encoded), str(tmp_path)], DECODE_ENVS[env_name])
     images = np.load(encoded / "images.npy")
     for setting in SETTINGS:
@@ -71,7 +80,9 @@ def test_decodes_in_another_process_and_environment(encoded: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("env_name", sorted(ENCODE_ENVS))
-def test_encodes_the_same_bytes_in_another_environment(encoded: Path, tmp_path: Path, env_name: str) -> None:
+def test_encodes_the_same_bytes_in_another_environment(
+    encoded: Path, tmp_path: Path, env_name: str
+) -> None:
     np.save(tmp_path / "images.npy", np.load(encoded / "images.npy"))
     _run(["encode", str(tmp_path)], ENCODE_ENVS[env_name])
     for setting in SETTINGS:

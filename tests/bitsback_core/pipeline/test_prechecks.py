@@ -49,7 +49,10 @@ def test_output_checks(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError, match="folder is a directory"):
         check_output(tmp_path / "folder", overwrite=True)
     check_output(tmp_path / "folder", overwrite=True, folder=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "old.bbz"]  # probes leave nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "old.bbz",
+    ]  # probes leave nothing
 
 
 def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

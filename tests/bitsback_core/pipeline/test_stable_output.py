@@ -29,11 +29,31 @@ from bitsback_core.registry import Registry
 #: (coder, particles, proposal), in portable arithmetic. Recorded with format 2 (portable
 #: arithmetic, counter-based initial bits).
 PINNED = {
-    ("BitsBackCoder", 1, "amortized"): "8215ec810a9b38ccc42b13718b0df1ef1378aa047877f7ec5c59841887442c68",
-    ("ISBitsBackCoder", 5, "amortized"): "13c9e327577c3c6b236ed3edb03ee40e6551328bba1a2645d815c093eaba3668",
-    ("CISBitsBackCoder", 5, "amortized"): "c3a79f7ae7caa88daa7ebcbd1b3273eae1cae0cd7827ffd4f2bbd8a04e83c680",
-    ("StochasticCoder", 1, "amortized"): "26f3333cc7d32b88deb338eaefecda7d4a9d3c474537c2f2f1ff473fdbcc9aff",
-    ("BitsBackCoder", 1, "iterative"): "5c854d99555f0afb0c0deaf84dfc79e69bf2fa0e7092641ae5296e6c48db3f75",
+    (
+        "BitsBackCoder",
+        1,
+        "amortized",
+    ): "8215ec810a9b38ccc42b13718b0df1ef1378aa047877f7ec5c59841887442c68",
+    (
+        "ISBitsBackCoder",
+        5,
+        "amortized",
+    ): "13c9e327577c3c6b236ed3edb03ee40e6551328bba1a2645d815c093eaba3668",
+    (
+        "CISBitsBackCoder",
+        5,
+        "amortized",
+    ): "c3a79f7ae7caa88daa7ebcbd1b3273eae1cae0cd7827ffd4f2bbd8a04e83c680",
+    (
+        "StochasticCoder",
+        1,
+        "amortized",
+    ): "26f3333cc7d32b88deb338eaefecda7d4a9d3c474537c2f2f1ff473fdbcc9aff",
+    (
+        "BitsBackCoder",
+        1,
+        "iterative",
+    ): "5c854d99555f0afb0c0deaf84dfc79e69bf2fa0e7092641ae5296e6c48db3f75",
 }
 
 
@@ -44,13 +64,19 @@ def test_coded_bytes_are_pinned(
     extra: dict[str, Any] = {}
     if proposal == "iterative":
         extra = {"iterative_post_improvement": True, "iterative_improvement_steps": 2}
-    config = make_config(num=num, coder=coder, num_particles=num, num_compress=12, arithmetic="portable", **extra)
+    config = make_config(
+        num=num, coder=coder, num_particles=num, num_compress=12, arithmetic="portable", **extra
+    )
     loaded = load_coder(config, registry)
     x = load_images(config, registry)
     layout = ChainLayout(12, 2, 3)
     message = encode_images(loaded, x, layout)
     data = message.to_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    decoded = decode_dataset(loaded.coder, type(message).from_bytes(data, strict=True), layout, x.shape[1])
+    decoded = decode_dataset(
+        loaded.coder, type(message).from_bytes(data, strict=True), layout, x.shape[1]
+    )
     assert np.array_equal(decoded, x)
-    assert digest == PINNED[(coder, num, proposal)], f"{coder}({num}, {proposal}) now codes to {digest}"
+    assert digest == PINNED[(coder, num, proposal)], (
+        f"{coder}({num}, {proposal}) now codes to {digest}"
+    )

@@ -90,7 +90,9 @@ def test_log2_of_zero_and_negatives_is_the_sentinel() -> None:
 
 def test_log2_is_monotone() -> None:
     rng = np.random.default_rng(1)
-    runs = [np.arange(1, 5000)] + [np.arange(s, s + 3000) for s in (2**20 - 1500, 2**31 - 1500, 2**40 - 7, 2**62 - 3000)]
+    runs = [np.arange(1, 5000)] + [
+        np.arange(s, s + 3000) for s in (2**20 - 1500, 2**31 - 1500, 2**40 - 7, 2**62 - 3000)
+    ]
     for f in runs + [np.sort(_log_uniform_ints(rng, 5000))]:
         assert np.all(np.diff(log2_of(f)) >= 0)
 
@@ -101,7 +103,9 @@ def test_log2_keeps_the_shape_and_matches_the_scalar_kernel() -> None:
     got = log2_of(f)
     assert got.shape == (3, 4, 5)
     lg = table_args("log2")
-    np.testing.assert_array_equal(got.reshape(-1), [log2_fixed(np.int64(v), *lg) for v in f.reshape(-1)])
+    np.testing.assert_array_equal(
+        got.reshape(-1), [log2_fixed(np.int64(v), *lg) for v in f.reshape(-1)]
+    )
 
 
 def test_log2_table_equals_log2_of_every_frequency() -> None:
@@ -124,7 +128,9 @@ _SIGMOID_INTERP = (2.0**-TABLE_STEP_BITS) ** 2 / 8 / (6 * math.sqrt(3.0))
 
 
 def _counts(logits: np.ndarray, prec: int) -> np.ndarray:
-    return fixed_counts(np.atleast_2d(logits), prec, LOGIT_BITS, table_args("sigmoid")).reshape(np.shape(logits))
+    return fixed_counts(np.atleast_2d(logits), prec, LOGIT_BITS, table_args("sigmoid")).reshape(
+        np.shape(logits)
+    )
 
 
 def _sigmoid(x: float) -> float:
@@ -151,7 +157,9 @@ def test_count_one_rounds_the_sigmoid(prec: int) -> None:
     assert got.min() >= 1 and got.max() <= 2**prec - 1
     table_error = (2.0 + _SIGMOID_INTERP * 2.0**PROB_BITS) * 2.0 ** (prec - PROB_BITS)
     err = np.abs(got - _true_counts(logits, prec))
-    assert err.max() <= 1 + table_error, f"prec {prec}: off by {err.max()} at logit {logits[err.argmax()]}"
+    assert err.max() <= 1 + table_error, (
+        f"prec {prec}: off by {err.max()} at logit {logits[err.argmax()]}"
+    )
     if prec <= 24:
         assert err.max() <= 1
 
@@ -209,13 +217,15 @@ def test_exp2_weights_are_shift_invariant_monotone_and_shape_preserving() -> Non
 
 def test_exp2_weights_of_log_zero_particles_are_zero() -> None:
     lw = np.array([[0, LOG2_OF_ZERO, -(3 << LOG2_BITS), LOG2_OF_ZERO]], dtype=np.int64)
-    np.testing.assert_array_equal(exp2_weights(lw), [[1 << WEIGHT_BITS, 0, 1 << (WEIGHT_BITS - 3), 0]])
+    np.testing.assert_array_equal(
+        exp2_weights(lw), [[1 << WEIGHT_BITS, 0, 1 << (WEIGHT_BITS - 3), 0]]
+    )
 
 
 # ------------------------------------------------------------------ purity
 
 #: Run in this process (compiled) and in a subprocess with NUMBA_DISABLE_JIT=1 (Python).
-_DIGESTS = r'''
+_DIGESTS = r"""
 import hashlib
 import numpy as np
 from bitsback_core.distributions._portable_kernels import fixed_counts, sum_log2_from_counts
@@ -267,7 +277,7 @@ def digests():
         rows = [program(params, c, j, np.int64(cf[c, j])) for c in range(3) for j in range(8)]
         out["gaussian%d" % full] = _h(np.stack(starts), sym, start, freq, np.array(rows, dtype=np.int64))
     return out
-'''
+"""
 
 
 def _in_process_digests() -> dict[str, str]:
@@ -278,11 +288,15 @@ def _in_process_digests() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compiled_digests() -> dict[str, str]:
-    assert isinstance(K.log2_fixed, numba.core.dispatcher.Dispatcher), "numba is disabled in this process"
+    assert isinstance(K.log2_fixed, numba.core.dispatcher.Dispatcher), (
+        "numba is disabled in this process"
+    )
     return _in_process_digests()
 
 
-def test_kernels_are_pure_integer_code_identical_without_numba(compiled_digests: dict[str, str]) -> None:
+def test_kernels_are_pure_integer_code_identical_without_numba(
+    compiled_digests: dict[str, str],
+) -> None:
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     script = _DIGESTS + (
         "\nimport json, numba\n"
@@ -292,7 +306,12 @@ def test_kernels_are_pure_integer_code_identical_without_numba(compiled_digests:
         " 'digests': digests()}))\n"
     )
     run = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

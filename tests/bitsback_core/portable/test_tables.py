@@ -92,7 +92,9 @@ def _rewrite(path: Path, change: Callable[[dict[str, np.ndarray]], None]) -> Non
     path.write_bytes(tables_module._serialize(raw))
 
 
-def test_a_reserialized_copy_with_the_same_content_loads(tmp_path: Path, fresh_tables: pytest.MonkeyPatch) -> None:
+def test_a_reserialized_copy_with_the_same_content_loads(
+    tmp_path: Path, fresh_tables: pytest.MonkeyPatch
+) -> None:
     """The digest covers the contents, not the zip bytes (member timestamps)."""
     copy = tmp_path / "tables.npz"
     shutil.copyfile(tables_module._TABLES_FILE, copy)
@@ -116,7 +118,9 @@ def _rename_a_table(raw: dict[str, np.ndarray]) -> None:
 
 @pytest.mark.parametrize("damage", [_bump_one_entry, _drop_a_table, _rename_a_table])
 def test_a_damaged_copy_is_refused(
-    tmp_path: Path, fresh_tables: pytest.MonkeyPatch, damage: Callable[[dict[str, np.ndarray]], None]
+    tmp_path: Path,
+    fresh_tables: pytest.MonkeyPatch,
+    damage: Callable[[dict[str, np.ndarray]], None],
 ) -> None:
     copy = tmp_path / "tables.npz"
     shutil.copyfile(tables_module._TABLES_FILE, copy)
@@ -135,7 +139,9 @@ def test_a_sample_rebuilt_with_decimal_arithmetic_equals_the_shipped_table(name:
     rng = np.random.default_rng(sum(map(ord, name)))
     middle = spec.size // 2
     picks = np.unique(
-        np.concatenate([[0, 1, middle, spec.size - 2, spec.size - 1], rng.integers(0, spec.size, 30)])
+        np.concatenate(
+            [[0, 1, middle, spec.size - 2, spec.size - 1], rng.integers(0, spec.size, 30)]
+        )
     )
     np.testing.assert_array_equal(build_entries(name, picks), table(name).values[picks])
 
@@ -177,7 +183,10 @@ def test_lookup_is_exact_on_the_grid_and_clamps_outside(name: str, x_bits: int) 
     k = np.arange(0, spec.size, 97)
     x = (spec.lo * (1 << TABLE_STEP_BITS) + k) << (x_bits - TABLE_STEP_BITS)
     np.testing.assert_array_equal(lookup(tab, x, x_bits), tab.values[k])
-    far = np.array([spec.lo - 5, spec.lo - 1000, spec.hi + 3, spec.hi + 1000], dtype=np.int64) << x_bits
+    far = (
+        np.array([spec.lo - 5, spec.lo - 1000, spec.hi + 3, spec.hi + 1000], dtype=np.int64)
+        << x_bits
+    )
     np.testing.assert_array_equal(lookup(tab, far, x_bits), tab.values[[0, 0, -1, -1]])
 
 
@@ -209,11 +218,15 @@ def test_lookup_is_monotone_and_close_to_the_function(name: str) -> None:
     xs = x / 2.0**x_bits
     cell_lo = spec.lo + np.floor((xs - spec.lo) / h) * h
     exact = np.array([f(v) for v in xs]) * scale
-    bound = np.array([2.0 + h * h / 8.0 * curvature(a, min(a + h, spec.hi)) * scale for a in cell_lo])
+    bound = np.array(
+        [2.0 + h * h / 8.0 * curvature(a, min(a + h, spec.hi)) * scale for a in cell_lo]
+    )
     bound += 8 * np.abs(exact) * np.finfo(np.float64).eps
     err = np.abs(got - exact)
     worst = int(np.argmax(err - bound))
-    assert np.all(err <= bound), f"{name}({xs[worst]}): error {err[worst]:.3f} > {bound[worst]:.3f} units"
+    assert np.all(err <= bound), (
+        f"{name}({xs[worst]}): error {err[worst]:.3f} > {bound[worst]:.3f} units"
+    )
 
 
 # ------------------------------------------------------------------ normal quantiles

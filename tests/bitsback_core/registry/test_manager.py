@@ -173,8 +173,9 @@ def test_duplicate_name_names_both_sources() -> None:
 def test_alias_clashes_with_name_or_alias() -> None:
     registry = Registry()
     registry.register("dataset", _data("Toy", ("t",)), plugin="x")
-    with pytest.raises(PluginError, match="alias 'Toy' of 'New' from plugin 'y' clashes with "
-                                          "plugin 'x'"):
+    with pytest.raises(
+        PluginError, match="alias 'Toy' of 'New' from plugin 'y' clashes with plugin 'x'"
+    ):
         registry.register("dataset", _data("New", ("Toy",)), plugin="y")
     with pytest.raises(PluginError, match=r"alias 't' of 'New2'.*plugin 'x' \(alias of 'Toy'\)"):
         registry.register("dataset", _data("New2", ("t",)), plugin="y")
@@ -306,8 +307,10 @@ def test_env_var_limits_entry_points(
 
         return _plugin_module(f"fake_{name}", bitsback_register_datasets=bitsback_register_datasets)
 
-    fake_plugins(("ab", "1", {"a": tracking("a", _data("A")), "b": tracking("b", _data("B"))}),
-                 ("c", "1", {"c": tracking("c", _data("C"))}))
+    fake_plugins(
+        ("ab", "1", {"a": tracking("a", _data("A")), "b": tracking("b", _data("B"))}),
+        ("c", "1", {"c": tracking("c", _data("C"))}),
+    )
     assert load_registry().names("dataset") == ["A", "B", "C"]  # unset: everything
 
     monkeypatch.setenv("BITSBACK_PLUGINS", " c, a ,")
@@ -326,13 +329,24 @@ def test_env_var_limits_entry_points(
 def test_env_var_filter_does_not_import_excluded_plugins(
     fake_plugins: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake_plugins(("d", "1", {"good": _data_plugin("fake_good", ToyData),
-                             "broken": "fake_module_that_does_not_exist"}))
+    fake_plugins(
+        (
+            "d",
+            "1",
+            {
+                "good": _data_plugin("fake_good", ToyData),
+                "broken": "fake_module_that_does_not_exist",
+            },
+        )
+    )
     monkeypatch.setenv("BITSBACK_PLUGINS", "good")
     assert load_registry().names("dataset") == ["Toy"]
     monkeypatch.delenv("BITSBACK_PLUGINS")
-    with pytest.raises(PluginError, match=r"could not load plugin 'broken' "
-                                          r"\(fake_module_that_does_not_exist\).*ModuleNotFound"):
+    with pytest.raises(
+        PluginError,
+        match=r"could not load plugin 'broken' "
+        r"\(fake_module_that_does_not_exist\).*ModuleNotFound",
+    ):
         load_registry()
 
 
@@ -349,8 +363,9 @@ def test_exception_inside_hook_names_plugin(fake_plugins: Callable[..., None]) -
 
     crash = _plugin_module("fake_crash", bitsback_register_models=bitsback_register_models)
     fake_plugins(("m", "1", {"crash": crash}))
-    with pytest.raises(PluginError, match="plugin 'crash' failed in bitsback_register_models: "
-                                          "RuntimeError: boom"):
+    with pytest.raises(
+        PluginError, match="plugin 'crash' failed in bitsback_register_models: RuntimeError: boom"
+    ):
         load_registry()
 
 
@@ -368,8 +383,11 @@ def test_builtins_load_first_and_belong_to_bitsback(
     assert entry.plugin == "fake_builtin_module"
     assert entry.dist == Distribution("bitsback", bitsback_core.__version__)
     monkeypatch.delenv("BITSBACK_PLUGINS")
-    with pytest.raises(PluginError, match=r"from plugin 'third' \(dist third 5\) clashes with "
-                                          r"plugin 'fake_builtin_module' \(dist bitsback"):
+    with pytest.raises(
+        PluginError,
+        match=r"from plugin 'third' \(dist third 5\) clashes with "
+        r"plugin 'fake_builtin_module' \(dist bitsback",
+    ):
         load_registry()
 
 
@@ -387,7 +405,8 @@ def test_real_entry_point_discovery_is_lazy(tmp_path: Path) -> None:
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 3.1\n")
     (info / "entry_points.txt").write_text("[bitsback]\nfake = fakeplug_mod\n")
-    (site / "fakeplug_mod.py").write_text(textwrap.dedent("""
+    (site / "fakeplug_mod.py").write_text(
+        textwrap.dedent("""
         from bitsback_core import hookimpl
         from bitsback_core.datasets import Dataset
 
@@ -400,7 +419,8 @@ def test_real_entry_point_discovery_is_lazy(tmp_path: Path) -> None:
         @hookimpl
         def bitsback_register_datasets(register):
             register(Fake)
-    """))
+    """)
+    )
     script = textwrap.dedent("""
         import sys
         import bitsback_core
@@ -412,7 +432,8 @@ def test_real_entry_point_discovery_is_lazy(tmp_path: Path) -> None:
     """)
     env = dict(os.environ, BITSBACK_PLUGINS="fake")  # skip any installed real plugins
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(site)])
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "FakeSet fake fakeplug 3.1"

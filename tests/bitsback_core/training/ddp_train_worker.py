@@ -24,8 +24,14 @@ def main(argv: list[str]) -> int:
     datadir, logdir, outdir, epochs = argv
     torch.set_num_threads(1)
     config = Config(
-        datadir=datadir, logdir=logdir, exp_name="ddp", epochs=int(epochs), batch_size=8,
-        bound="IWAE", num_particles=2, gpu=-1,
+        datadir=datadir,
+        logdir=logdir,
+        exp_name="ddp",
+        epochs=int(epochs),
+        batch_size=8,
+        bound="IWAE",
+        num_particles=2,
+        gpu=-1,
     )
     result = train_model(config, load_registry(), test_images=16)
     rank = os.environ["RANK"]

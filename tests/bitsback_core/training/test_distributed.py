@@ -58,9 +58,20 @@ def test_two_ranks_train_to_identical_weights(tiny_emnist: Path, tmp_path: Path)
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-        str(WORKER), str(tiny_emnist), str(logdir), str(out), "2",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(WORKER),
+        str(tiny_emnist),
+        str(logdir),
+        str(out),
+        "2",
     ]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -83,7 +94,10 @@ def test_two_ranks_train_to_identical_weights(tiny_emnist: Path, tmp_path: Path)
     assert best0 != "None" and best1 == "None"
     expdir = logdir / "ddp"
     assert sorted(p.name for p in expdir.iterdir()) == [
-        "log.csv", "model.pt", "state.pt", "train_config.yml"
+        "log.csv",
+        "model.pt",
+        "state.pt",
+        "train_config.yml",
     ]
     with open(expdir / "log.csv", newline="") as fh:
         assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2"]

@@ -61,6 +61,10 @@ def test_log_round_trip_and_truncation(tmp_path: Path) -> None:
     rows = exp.read_log()
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert rows[0] == {
-        "epoch": "1", "lr": "0.001", "train_bpd": "0.500000", "test_bpd": "0.600000",
-        "test_images": "10", "seconds": "1.250",
+        "epoch": "1",
+        "lr": "0.001",
+        "train_bpd": "0.500000",
+        "test_bpd": "0.600000",
+        "test_images": "10",
+        "seconds": "1.250",
     }

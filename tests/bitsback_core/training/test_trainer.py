@@ -25,8 +25,14 @@ def registry() -> Registry:
 
 def _config(data: Path, logdir: Path, **kw: object) -> Config:
     values: dict[str, object] = dict(
-        datadir=str(data), logdir=str(logdir), exp_name="run", epochs=2, batch_size=16,
-        bound="ELBO", num_particles=1, latent_dim=8,
+        datadir=str(data),
+        logdir=str(logdir),
+        exp_name="run",
+        epochs=2,
+        batch_size=16,
+        bound="ELBO",
+        num_particles=1,
+        latent_dim=8,
     )
     values.update(kw)
     return Config(**values)  # type: ignore[arg-type]
@@ -62,7 +68,10 @@ def test_short_cpu_run_writes_every_file(
     assert epochs_seen == [1, 2] and progress_calls == [("train", 2)] and sum(advanced) == 2
     expdir = tmp_path / "runs" / "run"
     assert sorted(p.name for p in expdir.iterdir()) == [
-        "log.csv", "model.pt", "state.pt", "train_config.yml"
+        "log.csv",
+        "model.pt",
+        "state.pt",
+        "train_config.yml",
     ]
     rows = _log(result)
     assert [r["epoch"] for r in rows] == ["1", "2"]

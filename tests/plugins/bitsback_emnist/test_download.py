@@ -47,10 +47,13 @@ def _build_fixture(root: Path) -> dict[str, bytes]:
     src.mkdir()
     rng = np.random.default_rng(0)
     for split, n in (("mnist", 3), ("letters", 2)):
-        write_idx_images(src / f"emnist-{split}-test-images-idx3-ubyte.gz",
-                         rng.integers(0, 256, size=(n, 28, 28)))
-        write_idx_labels(src / f"emnist-{split}-test-labels-idx1-ubyte.gz",
-                         rng.integers(0, 10, size=n))
+        write_idx_images(
+            src / f"emnist-{split}-test-images-idx3-ubyte.gz",
+            rng.integers(0, 256, size=(n, 28, 28)),
+        )
+        write_idx_labels(
+            src / f"emnist-{split}-test-labels-idx1-ubyte.gz", rng.integers(0, 10, size=n)
+        )
     contents = {name: (src / name).read_bytes() for name in MEMBERS}
     www = root / "www"
     www.mkdir()
@@ -105,7 +108,10 @@ def test_download_verify_extract(server: tuple[str, Path, dict], tmp_path: Path)
     calls: list[tuple[int, int | None]] = []
     data_dir = tmp_path / "data" / "nested"  # created on demand
     installed = download_emnist(
-        data_dir, url=f"{base}/gzip.zip", md5=_md5(www / "gzip.zip"), timeout=10,
+        data_dir,
+        url=f"{base}/gzip.zip",
+        md5=_md5(www / "gzip.zip"),
+        timeout=10,
         progress=lambda done, total: calls.append((done, total)),
     )
     assert installed == sorted(data_dir / name for name in MEMBERS)

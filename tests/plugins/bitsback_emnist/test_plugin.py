@@ -40,8 +40,11 @@ def test_import_is_cheap() -> None:
     )
     env_path = f"{REPO}{':'}{REPO / 'plugins'}"
     result = subprocess.run(
-        [sys.executable, "-c", code], env={"PYTHONPATH": env_path, "PATH": ""},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": env_path, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 

@@ -52,7 +52,12 @@ def test_round_trip(cls, num_particles, chains, lanes):
 def test_bits_back_beats_stochastic_and_is_beats_elbo():
     data = toy_data(300)
     rates = {}
-    for cls, n in [(StochasticCoder, 1), (BitsBackCoder, 1), (ISBitsBackCoder, 8), (CISBitsBackCoder, 8)]:
+    for cls, n in [
+        (StochasticCoder, 1),
+        (BitsBackCoder, 1),
+        (ISBitsBackCoder, 8),
+        (CISBitsBackCoder, 8),
+    ]:
         message, _, decoded = round_trip(make_coder(cls, n), data, chains=1, lanes=1)
         np.testing.assert_array_equal(decoded, data)
         rates[(cls.PLUGIN_NAME, n)] = (message.net_bits, message.initial_bits)

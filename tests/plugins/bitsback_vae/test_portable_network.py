@@ -92,7 +92,9 @@ def worst_case(layer_weight: np.ndarray, layer_bias: np.ndarray, in_bound: int) 
 # ------------------------------------------------------------------ quantization
 
 
-def test_quantization_is_deterministic(network: BinaryVAENetwork, portable: PortableNetwork) -> None:
+def test_quantization_is_deterministic(
+    network: BinaryVAENetwork, portable: PortableNetwork
+) -> None:
     again = quantize_network(copy.deepcopy(network))
     assert again.sha256() == portable.sha256()
     assert len(portable.sha256()) == 64
@@ -103,7 +105,9 @@ def test_quantization_is_deterministic(network: BinaryVAENetwork, portable: Port
         assert (a.in_bits, a.weight_bits) == (b.in_bits, b.weight_bits)
 
 
-def test_every_layer_is_exact_in_float64_at_the_finest_scale(network: BinaryVAENetwork, portable: PortableNetwork) -> None:
+def test_every_layer_is_exact_in_float64_at_the_finest_scale(
+    network: BinaryVAENetwork, portable: PortableNetwork
+) -> None:
     """The worst case of every layer is below 2**52, with the largest weight scale that allows."""
     assert sorted(portable.layers) == sorted(ENCODER + DECODER) and portable.latent_dim == 50
     for name in ENCODER + DECODER:
@@ -161,7 +165,12 @@ def test_identity_changes_when_one_integer_changes(portable: PortableNetwork) ->
         return PortableNetwork(layers, portable.latent_dim).sha256()
 
     seen = {base}
-    for name, (r, c) in [("enc_fc1", (0, 0)), ("dec_fc2", (3, 5)), ("dec_fc3", (783, 199)), ("enc_fc32", (49, 17))]:
+    for name, (r, c) in [
+        ("enc_fc1", (0, 0)),
+        ("dec_fc2", (3, 5)),
+        ("dec_fc3", (783, 199)),
+        ("enc_fc32", (49, 17)),
+    ]:
         w = portable.layers[name].weight.copy()
         w[r, c] += 1
         seen.add(changed(name, weight=w))
@@ -203,8 +212,12 @@ def test_torch_and_numpy_evaluators_agree_element_by_element(portable: PortableN
     ev = TorchEvaluator(portable, CPU)
     with torch.no_grad():
         for i in (0, 1, 13):
-            np.testing.assert_array_equal(ev.encode(torch.as_tensor(x[i : i + 1]))[0].numpy(), mean[i : i + 1])
-            np.testing.assert_array_equal(ev.decode(torch.as_tensor(z[i : i + 1])).numpy(), logits[i : i + 1])
+            np.testing.assert_array_equal(
+                ev.encode(torch.as_tensor(x[i : i + 1]))[0].numpy(), mean[i : i + 1]
+            )
+            np.testing.assert_array_equal(
+                ev.decode(torch.as_tensor(z[i : i + 1])).numpy(), logits[i : i + 1]
+            )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
@@ -224,7 +237,9 @@ def test_the_gpu_evaluator_gives_the_same_integers(portable: PortableNetwork) ->
     np.testing.assert_array_equal(logits.cpu().numpy(), numpy_decode(portable, z))
 
 
-def test_outputs_are_close_to_the_float_network(network: BinaryVAENetwork, portable: PortableNetwork) -> None:
+def test_outputs_are_close_to_the_float_network(
+    network: BinaryVAENetwork, portable: PortableNetwork
+) -> None:
     rng = np.random.default_rng(1)
     x = binary_images(rng, 32)
     z = bucket_centres(rng, 32)
@@ -239,7 +254,9 @@ def test_outputs_are_close_to_the_float_network(network: BinaryVAENetwork, porta
     np.testing.assert_allclose(logits / 2.0**LOGIT_BITS, f_logits.numpy(), rtol=0, atol=1e-2)
 
 
-def test_the_portable_model_wraps_the_evaluator(network: BinaryVAENetwork, portable: PortableNetwork) -> None:
+def test_the_portable_model_wraps_the_evaluator(
+    network: BinaryVAENetwork, portable: PortableNetwork
+) -> None:
     model = BinaryVAE(copy.deepcopy(network)).portable()
     assert isinstance(model, PortableBinaryVAE) and model.portable() is model
     assert model.identity() == portable.sha256() and model.arithmetic == "portable"
@@ -253,7 +270,9 @@ def test_the_portable_model_wraps_the_evaluator(network: BinaryVAENetwork, porta
     z = bucket_centres(rng, 6)
     coins = model.likelihood(z, 16)
     assert isinstance(coins, Bernoulli)
-    np.testing.assert_array_equal(coins.count_one, Bernoulli.from_fixed_logits(numpy_decode(portable, z), 16).count_one)
+    np.testing.assert_array_equal(
+        coins.count_one, Bernoulli.from_fixed_logits(numpy_decode(portable, z), 16).count_one
+    )
     with pytest.raises(ValueError, match="integers"):
         model.likelihood_logits(z / 2.0**LATENT_BITS)
     with pytest.raises(ValueError):
@@ -269,7 +288,9 @@ def assert_back_at_the_start(decoded: Message, fresh: Message) -> None:
     np.testing.assert_array_equal(decoded.head, fresh.head)
     np.testing.assert_array_equal(decoded._len, decoded._drawn)
     assert decoded.net_bits == 0
-    assert decoded.total_bits == fresh.total_bits + decoded.bprec * int(decoded.drawn_words_per_chain().sum())
+    assert decoded.total_bits == fresh.total_bits + decoded.bprec * int(
+        decoded.drawn_words_per_chain().sum()
+    )
 
 
 CODERS = [(BitsBackCoder, 1), (ISBitsBackCoder, 3), (CISBitsBackCoder, 3), (StochasticCoder, 1)]
@@ -292,7 +313,9 @@ def make_coder(float_model: BinaryVAE, cls: type, num_particles: int) -> object:
 
 
 @pytest.mark.parametrize(("cls", "num_particles"), CODERS, ids=[c.PLUGIN_NAME for c, _ in CODERS])
-def test_coders_round_trip_in_portable_arithmetic(float_model: BinaryVAE, cls: type, num_particles: int) -> None:
+def test_coders_round_trip_in_portable_arithmetic(
+    float_model: BinaryVAE, cls: type, num_particles: int
+) -> None:
     """Encode 6 images (2 chains x 2 lanes), decode from the bytes with a separately
     quantized copy of the model, and end at the starting state."""
     rng = np.random.default_rng(4)
@@ -309,7 +332,9 @@ def test_coders_round_trip_in_portable_arithmetic(float_model: BinaryVAE, cls: t
     np.testing.assert_array_equal(decoded, x)
     assert_back_at_the_start(received, Message((2, 2), seed=7))
     # Encoding again gives the same bytes.
-    again = encode_dataset(make_coder(float_model, cls, num_particles), x, layout, Message((2, 2), seed=7))
+    again = encode_dataset(
+        make_coder(float_model, cls, num_particles), x, layout, Message((2, 2), seed=7)
+    )
     assert again.to_bytes() == data
 
 
@@ -331,8 +356,9 @@ def test_a_portable_discretizer_refuses_float_posteriors() -> None:
     disc = MaxEntropyDiscretizer(arithmetic="portable")
     with pytest.raises(TypeError, match="fixed-point"):
         disc.posterior(GaussianParams(mean=np.zeros((1, 50)), std=np.ones((1, 50))))
-    np.testing.assert_array_equal(disc.values(np.array([[0, 255]])), normal_quantiles(8)[1][[[0, 255]]])
-
+    np.testing.assert_array_equal(
+        disc.values(np.array([[0, 255]])), normal_quantiles(8)[1][[[0, 255]]]
+    )
 
 
 def test_fused_cpu_passes_equal_the_tensor_operations() -> None:

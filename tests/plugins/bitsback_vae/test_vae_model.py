@@ -217,9 +217,7 @@ def test_save_round_trip(mnist1_model: BinaryVAE, tmp_path: Path) -> None:
     assert all(t.device.type == "cpu" for t in state.values())
     reloaded = BinaryVAE.from_config({"latent_dim": 50}, checkpoint=path)
     z = np.random.default_rng(1).standard_normal((2, 50))
-    np.testing.assert_array_equal(
-        reloaded.likelihood_probs(z), mnist1_model.likelihood_probs(z)
-    )
+    np.testing.assert_array_equal(reloaded.likelihood_probs(z), mnist1_model.likelihood_probs(z))
     assert math.isfinite(float(reloaded.log_weights(np.zeros((1, 784)), 1, 0)[0, 0]))
 
 

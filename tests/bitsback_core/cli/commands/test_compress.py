@@ -124,7 +124,13 @@ def test_round_trip_decoding_in_separate_processes(
 
     # The paper's model is not among the project's: name it (its identity is checked).
     decompressed = _bitsback(
-        "decompress", "images.bbz", "--output", "decoded.npy", "--checkpoint", _model_pt(5), cwd=tmp_path
+        "decompress",
+        "images.bbz",
+        "--output",
+        "decoded.npy",
+        "--checkpoint",
+        _model_pt(5),
+        cwd=tmp_path,
     )
     assert decompressed.returncode == 0, decompressed.stderr
     decoded = np.load(tmp_path / "decoded.npy")
@@ -191,7 +197,9 @@ def test_force_overwrites(
         )
         == 0
     )
-    assert main(["decompress", str(out), "-o", str(npy), "--force", "--checkpoint", _model_pt(1)]) == 0
+    assert (
+        main(["decompress", str(out), "-o", str(npy), "--force", "--checkpoint", _model_pt(1)]) == 0
+    )
     np.testing.assert_array_equal(np.load(npy), np.load(images_npy))
 
 
@@ -276,7 +284,11 @@ def test_damaged_file_is_refused(
         data[len(data) // 2] ^= 0x01
     bbz.write_bytes(bytes(data))
     line = _fails(capsys, tmp_path, "decompress", str(bbz), "-o", str(tmp_path / "y.npy"))
-    expected = "is truncated: frame 0 of 1 needs" if damage == "truncate" else "frame 0 of 1 fails its checksum"
+    expected = (
+        "is truncated: frame 0 of 1 needs"
+        if damage == "truncate"
+        else "frame 0 of 1 fails its checksum"
+    )
     assert expected in line and "x.bbz" in line
 
 
@@ -465,7 +477,17 @@ def test_decompress_finds_the_project_model_by_identity(
     tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "s.bbz"
-    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--frame-images", "2"]
+    argv = [
+        "compress",
+        "-i",
+        str(synthetic_npy),
+        "-o",
+        str(out),
+        "--coder",
+        "BB-ELBO",
+        "--frame-images",
+        "2",
+    ]
     assert main(argv) == 0
     report = capsys.readouterr().out
     assert "3 frames" in report and " header, " in report
@@ -482,7 +504,17 @@ def test_float_files_decode_with_a_one_line_warning(
     tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "f.bbz"
-    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--arithmetic", "float"]
+    argv = [
+        "compress",
+        "-i",
+        str(synthetic_npy),
+        "-o",
+        str(out),
+        "--coder",
+        "BB-ELBO",
+        "--arithmetic",
+        "float",
+    ]
     assert main(argv) == 0
     capsys.readouterr()
     assert main(["decompress", str(out), "-o", str(tmp_path / "f.npy")]) == 0
@@ -506,13 +538,25 @@ def test_format_1_and_crafted_files_fail_in_one_line(
     from bitsback_core.compression import container
 
     out = tmp_path / "s.bbz"
-    argv = ["compress", "-i", str(synthetic_npy), "-o", str(out), "--coder", "BB-ELBO", "--no-verify"]
+    argv = [
+        "compress",
+        "-i",
+        str(synthetic_npy),
+        "-o",
+        str(out),
+        "--coder",
+        "BB-ELBO",
+        "--no-verify",
+    ]
     assert main([*argv, "--fallback", "never"]) == 0  # classical frames would need no model
     capsys.readouterr()
     parsed = container.CompressedFile.read(out)
     for changes, expected in [
         (dict(num_images=2**40, frame_images=2**24), "is truncated"),
-        (dict(identity=b"\xcd" * 16), "(identity cdcdcdcdcdcd...), which is not among this installation's"),
+        (
+            dict(identity=b"\xcd" * 16),
+            "(identity cdcdcdcdcdcd...), which is not among this installation's",
+        ),
     ]:
         header = attrs.evolve(parsed.header, **changes)
         out.write_bytes(attrs.evolve(parsed, header=header).to_bytes(check=False))
@@ -521,6 +565,14 @@ def test_format_1_and_crafted_files_fail_in_one_line(
 
 
 def test_frame_images_must_be_positive(tmp_path: Path, synthetic_npy: Path) -> None:
-    argv = ["compress", "-i", str(synthetic_npy), "-o", str(tmp_path / "z.bbz"), "--frame-images", "0"]
+    argv = [
+        "compress",
+        "-i",
+        str(synthetic_npy),
+        "-o",
+        str(tmp_path / "z.bbz"),
+        "--frame-images",
+        "0",
+    ]
     assert main(argv) == 2
     assert not (tmp_path / "z.bbz").exists()

@@ -35,7 +35,9 @@ def _images(n: int = 6, dtype: str = "bool", flat: bool = False) -> np.ndarray:
 
 
 def _listing(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _fails(capsys: pytest.CaptureFixture[str], folder: Path, *argv: str) -> str:
@@ -83,7 +85,9 @@ def test_positional_inputs_default_names_and_dtype_round_trip(
         np.testing.assert_array_equal(archive["images"], b)
     assert main(["test", "a.npy.bbz", "b.npz.bbz"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("a.npy.bbz: OK, 6 images, ") and lines[1].startswith("b.npz.bbz: OK, 7 images")
+    assert lines[0].startswith("a.npy.bbz: OK, 6 images, ") and lines[1].startswith(
+        "b.npz.bbz: OK, 7 images"
+    )
 
 
 def test_png_folder_round_trip_and_rm(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,7 +134,9 @@ def test_refusals_before_any_output(work: Path, capsys: pytest.CaptureFixture[st
     assert main(["compress", "good.npy", "--frame-images", "0"]) == 2  # argparse's usage error
     assert "--frame-images: expects a positive integer" in capsys.readouterr().err
     Path("good.npy.bbz").write_bytes(b"old")
-    assert "good.npy.bbz already exists (use --force" in _fails(capsys, work, "compress", "good.npy", *FAST)
+    assert "good.npy.bbz already exists (use --force" in _fails(
+        capsys, work, "compress", "good.npy", *FAST
+    )
     assert "good.npy does not end in .bbz" in _fails(capsys, work, "decompress", "good.npy")
 
 
@@ -183,7 +189,13 @@ def _bitsback(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.Completed
     assert script is not None, "the bitsback console script is not installed (pip install -e .)"
     env = {k: v for k, v in os.environ.items() if k != "BITSBACK_DEBUG"}
     return subprocess.run(
-        [script, *args], cwd=cwd, input=stdin, capture_output=True, timeout=300, env=env, check=False
+        [script, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=300,
+        env=env,
+        check=False,
     )
 
 

@@ -16,7 +16,9 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_offline_download_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_offline_download_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     import bitsback_emnist.download as download
 
     monkeypatch.setattr(download, "OFFICIAL_URL", f"http://127.0.0.1:{closed_port()}/gzip.zip")

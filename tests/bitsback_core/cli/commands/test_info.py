@@ -70,7 +70,10 @@ def test_info_text_fits_80_columns_for_deep_paths(
 
 def test_info_summarizes_many_frames() -> None:
     info = attrs.evolve(
-        describe_file(FRAMES), num_frames=12, frame_bytes=tuple(range(100, 112)), frame_codecs=(0, 1, 2) * 3 + (0,) * 3
+        describe_file(FRAMES),
+        num_frames=12,
+        frame_bytes=tuple(range(100, 112)),
+        frame_codecs=(0, 1, 2) * 3 + (0,) * 3,
     )
     text = "\n".join(lines(info))
     assert "frame bytes: min 100, max 111, total 1,266" in text
@@ -90,7 +93,10 @@ def test_test_decodes_a_golden_file_and_writes_nothing(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = " ".join(captured.out.split())  # the report may wrap a long path
-    assert "OK, 10 images" in report and f"{8 * EXPECTED['file_bytes'] / (10 * 784):.4f} bits/dim" in report
+    assert (
+        "OK, 10 images" in report
+        and f"{8 * EXPECTED['file_bytes'] / (10 * 784):.4f} bits/dim" in report
+    )
     assert _listing(tmp_path) == before
 
 

@@ -11,7 +11,9 @@ import torch
 
 from bitsback_core.cli.main import main
 
-CHECKPOINT = Path(__file__).resolve().parents[4] / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt"
+CHECKPOINT = (
+    Path(__file__).resolve().parents[4] / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt"
+)
 
 
 def _quantize(capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
@@ -29,11 +31,21 @@ def test_identity_is_the_portable_models_and_stable(capsys: pytest.CaptureFixtur
     assert first["identity"] == second["identity"]
     model = BinaryVAE.from_config({"latent_dim": 50}, CHECKPOINT).portable()
     assert first["identity"] == model.identity()
-    assert set(first["layers"]) == {"enc_fc1", "enc_fc2", "enc_fc31", "enc_fc32", "dec_fc1", "dec_fc2", "dec_fc3"}
+    assert set(first["layers"]) == {
+        "enc_fc1",
+        "enc_fc2",
+        "enc_fc31",
+        "enc_fc32",
+        "dec_fc1",
+        "dec_fc2",
+        "dec_fc3",
+    }
     assert 0 < first["max_mean_error"] < 1e-3 and 0 <= first["max_log_std_error"] < 1e-3
 
 
-def test_writes_the_integers_and_never_overwrites(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_writes_the_integers_and_never_overwrites(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     out = tmp_path / "portable.npz"
     result = _quantize(capsys, "-o", str(out))
     with np.load(out, allow_pickle=False) as npz:

@@ -45,8 +45,21 @@ def datadir(tmp_path: Path) -> Path:
 
 def _args(datadir: Path, logdir: Path, *extra: str) -> list[str]:
     return [
-        "train", "--datadir", str(datadir), "--logdir", str(logdir), "--exp_name", "cli",
-        "--epochs", "2", "--batch_size", "16", "--latent_dim", "8", "--test_images", "20",
+        "train",
+        "--datadir",
+        str(datadir),
+        "--logdir",
+        str(logdir),
+        "--exp_name",
+        "cli",
+        "--epochs",
+        "2",
+        "--batch_size",
+        "16",
+        "--latent_dim",
+        "8",
+        "--test_images",
+        "20",
         *extra,
     ]
 
@@ -56,13 +69,24 @@ def test_trains_and_prints_a_table(
 ) -> None:
     assert main(_args(datadir, tmp_path, "--bound", "ELBO")) == 0
     captured = capsys.readouterr()
-    for cell in ("Training", "epochs run", "2 (from 0 to 2 of 2)", "best test bits/dim",
-                 "20 test images", "wall time", "output dir", "finished"):
+    for cell in (
+        "Training",
+        "epochs run",
+        "2 (from 0 to 2 of 2)",
+        "best test bits/dim",
+        "20 test images",
+        "wall time",
+        "output dir",
+        "finished",
+    ):
         assert cell in captured.out
     assert "epoch 1/2" in captured.err and "epoch 2/2" in captured.err  # per-epoch lines
     expdir = tmp_path / "cli"
     assert {p.name for p in expdir.iterdir()} == {
-        "log.csv", "model.pt", "state.pt", "train_config.yml"
+        "log.csv",
+        "model.pt",
+        "state.pt",
+        "train_config.yml",
     }
     assert Config.from_yaml_file(expdir / "train_config.yml").bound == "ELBO"
 
@@ -111,8 +135,17 @@ def test_the_training_config_files_run_unchanged(
     if not config_file.is_file():
         pytest.skip(f"{config_file} is absent")
     monkeypatch.chdir(tmp_path)  # the file's logdir ./checkpoints is relative to here
-    args = ["train", "--config", str(config_file), "--datadir", str(datadir), "--epochs", "1",
-            "--test_images", "8"]
+    args = [
+        "train",
+        "--config",
+        str(config_file),
+        "--datadir",
+        str(datadir),
+        "--epochs",
+        "1",
+        "--test_images",
+        "8",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     if not torch.cuda.is_available():  # gpu: 0 falls back to the CPU with a warning

@@ -40,22 +40,48 @@ IWAE5 = ROOT / "checkpoints" / "bin_emnist_split=mnist_iwae5" / "model.pt"
 #: inference, several frames, chains x lanes, and the input's shape and dtype coming back.
 CASES: dict[str, tuple[dict[str, Any], int, str]] = {
     "elbo": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
-    "is5": ({"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5}, 10_000, "flat-uint8"),
-    "cis5": ({"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5}, 10_000, "flat-uint8"),
+    "is5": (
+        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5},
+        10_000,
+        "flat-uint8",
+    ),
+    "cis5": (
+        {"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5},
+        10_000,
+        "flat-uint8",
+    ),
     "stochastic": ({"coder": "StochasticCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
     "elbo-iterative": (
-        {"coder": "BitsBackCoder", "checkpoint": ELBO, "iterative_post_improvement": True,
-         "iterative_improvement_steps": 3},
-        10_000, "flat-uint8",
+        {
+            "coder": "BitsBackCoder",
+            "checkpoint": ELBO,
+            "iterative_post_improvement": True,
+            "iterative_improvement_steps": 3,
+        },
+        10_000,
+        "flat-uint8",
     ),  # fmt: skip
     "is5-iterative": (
-        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "iterative_post_improvement": True,
-         "iterative_improvement_steps": 2},
-        10_000, "flat-uint8",
+        {
+            "coder": "ISBitsBackCoder",
+            "num_particles": 5,
+            "checkpoint": IWAE5,
+            "iterative_post_improvement": True,
+            "iterative_improvement_steps": 2,
+        },
+        10_000,
+        "flat-uint8",
     ),  # fmt: skip
     "cis5-frames-2x2": (
-        {"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "chains": 2, "lanes": 2},
-        4, "square-bool",
+        {
+            "coder": "CISBitsBackCoder",
+            "num_particles": 5,
+            "checkpoint": IWAE5,
+            "chains": 2,
+            "lanes": 2,
+        },
+        4,
+        "square-bool",
     ),  # fmt: skip
     "mixed-codecs": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 12, "sample-mixed"),
 }
@@ -101,7 +127,9 @@ def images_sha256(images: np.ndarray) -> str:
 
 
 def case_config(values: dict[str, Any]) -> Config:
-    return Config.from_mapping({**values, "checkpoint": str(values["checkpoint"]), "arithmetic": "portable", "seed": 42})
+    return Config.from_mapping(
+        {**values, "checkpoint": str(values["checkpoint"]), "arithmetic": "portable", "seed": 42}
+    )
 
 
 def main() -> None:
@@ -119,7 +147,10 @@ def main() -> None:
         if result.frame_codecs != expected:
             raise SystemExit(f"{name}: frame codecs {result.frame_codecs}, expected {expected}")
         record[name] = {
-            "values": {k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v) for k, v in values.items()},
+            "values": {
+                k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v)
+                for k, v in values.items()
+            },
             "frame_images": frame_images,
             "fallback": fallback,
             "frame_codecs": list(result.frame_codecs),
