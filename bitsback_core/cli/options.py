@@ -248,3 +248,18 @@ def _yaml_word(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def given_keys(args: argparse.Namespace) -> set[str]:
+    """The config keys the user set: on the command line or in the ``--config`` file.
+
+    Commands fill in defaults of their own (run: 50 particles; compress: the best-fitting
+    model) only for keys outside this set.
+    """
+    import yaml
+
+    given = set(args.config_overrides)
+    if args.config_file is not None:  # already read and validated by config_from_args
+        loaded = yaml.safe_load(Path(args.config_file).read_text(encoding="utf-8"))
+        given |= set(loaded or {})
+    return given

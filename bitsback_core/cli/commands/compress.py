@@ -189,6 +189,31 @@ def _model_pixels(config: Config, registry: Registry) -> int:
     return int(build_components(config, registry).model.obs_dim)
 
 
+def _no_model_named(args: argparse.Namespace, config: Config) -> bool:
+    """Whether the user left the model to us (no checkpoint or train_config anywhere)."""
+    from bitsback_core.cli.options import given_keys
+    from bitsback_core.pipeline.run import MODEL_KEYS
+
+    given = given_keys(args)
+    return not any(key in given or getattr(config, key) for key in MODEL_KEYS)
+
+
+def _best_model(config: Config, registry: Registry, images: np.ndarray, terminal: Terminal) -> Config:
+    """``config`` with the installed model that scores best on a sample of ``images``."""
+    import attrs
+
+    from bitsback_core.pipeline.components import model_catalogue
+    from bitsback_core.pipeline.model_choice import SAMPLE_IMAGES, choose_model
+
+    entry, scores = choose_model(images, model_catalogue(), registry, config.seed)
+    if entry is None:
+        return config
+    sample = min(len(images), SAMPLE_IMAGES)
+    terminal.info(f"model not set: {entry.name} fits best (ELBO bits/dim, {sample} images):")
+    terminal.info("  " + ", ".join(f"{s.name} {s.bpd:.4f}" for s in scores[:3]))
+    return attrs.evolve(config, checkpoint=entry.name)
+
+
 def _read(source: str, obs_dim: int) -> np.ndarray:
     """The checked images of one input (``-``: a .npy on stdin)."""
     from bitsback_core.pipeline.image_io import check_images, read_images, read_npy_bytes
@@ -229,10 +254,12 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     # 2. Code each input in turn.
     reports: list[dict[str, Any]] = []
     sources: list[str | None] = [*inputs] if inputs else [None]
+    auto_model = bool(inputs) and _no_model_named(args, config)
     for source, output, images in zip(sources, outputs, batches):
+        chosen = _best_model(config, registry, images, terminal) if auto_model else config
         with terminal.tasks() as progress:
             result = _compress_one(
-                config, registry, images, output, args, progress,
+                chosen, registry, images, output, args, progress,
                 args.frame_images or DEFAULT_FRAME_IMAGES,
             )  # fmt: skip
         if args.rm and source not in (None, STDIO):

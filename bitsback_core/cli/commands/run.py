@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitsback_core.cli.options import add_config_options, config_from_args
+from bitsback_core.cli.options import add_config_options, config_from_args, given_keys
 
 if TYPE_CHECKING:
     from bitsback_core.cli.terminal import Terminal
@@ -32,15 +32,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _given_keys(args: argparse.Namespace) -> set[str]:
-    """The config keys the user set: on the command line or in the ``--config`` file."""
-    import yaml
-
-    given = set(args.config_overrides)
-    if args.config_file is not None:  # already read and validated by config_from_args
-        loaded = yaml.safe_load(Path(args.config_file).read_text(encoding="utf-8"))
-        given |= set(loaded or {})
-    return given
 
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
@@ -49,7 +40,7 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
 
     config = config_from_args(args, terminal.info)
     registry = load_registry()
-    config, notes = run_defaults(config, registry, _given_keys(args))
+    config, notes = run_defaults(config, registry, given_keys(args))
     with terminal.tasks() as progress:
         result = run_compression(config, registry, progress, notes=notes, report=terminal.info)
     for warning in result.warnings:
