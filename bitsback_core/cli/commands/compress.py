@@ -198,7 +198,9 @@ def _no_model_named(args: argparse.Namespace, config: Config) -> bool:
     return not any(key in given or getattr(config, key) for key in MODEL_KEYS)
 
 
-def _best_model(config: Config, registry: Registry, images: np.ndarray, terminal: Terminal) -> Config:
+def _best_model(
+    config: Config, registry: Registry, images: np.ndarray, terminal: Terminal
+) -> Config:
     """``config`` with the installed model that scores best on a sample of ``images``."""
     import attrs
 

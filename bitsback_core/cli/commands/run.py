@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitsback_core.cli.options import add_config_options, config_from_args, given_keys
@@ -30,8 +29,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_config_options(parser, groups=RUN_GROUPS)
     return parser
-
-
 
 
 def run(args: argparse.Namespace, terminal: Terminal) -> int:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bitsback_emnist.sample import load_sample
 
 from bitsback_core.cli.main import main
 from bitsback_core.compression.container import CompressedFile
@@ -16,6 +15,7 @@ from bitsback_core.models.catalogue import Catalogue
 from bitsback_core.pipeline.components import model_catalogue
 from bitsback_core.pipeline.model_choice import choose_model, sample_rows
 from bitsback_core.registry import load_registry
+from bitsback_emnist.sample import load_sample
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def test_sample_rows_spread_over_the_input() -> None:
 def test_the_lowest_score_wins_and_scores_are_the_models_elbo(digits: np.ndarray) -> None:
     registry = load_registry()
     installed = model_catalogue()
-    pair = Catalogue(tuple(e for e in installed.entries if e.name in ("mnist-elbo", "letters-elbo")))
+    pair = Catalogue(
+        tuple(e for e in installed.entries if e.name in ("mnist-elbo", "letters-elbo"))
+    )
     assert len(pair.entries) == 2
     entry, scores = choose_model(digits, pair, registry, seed=3)
     # Digits are coded better by the digit model than by the letter model.
