@@ -5,6 +5,10 @@ Importing the package loads no plugin; :func:`load_registry` does, on demand.
 
 __version__ = "0.1.0"
 
+from bitsback_core.threads import bound_openmp_spin  # noqa: E402
+
+bound_openmp_spin()  # before torch or numba start a thread pool (see bitsback_core/threads.py)
+
 from bitsback_core.config import Config  # noqa: E402  (after __version__, which they read)
 from bitsback_core.errors import BitsbackError  # noqa: E402
 from bitsback_core.registry import Registry, hookimpl, load_registry  # noqa: E402

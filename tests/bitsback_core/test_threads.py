@@ -1,0 +1,35 @@
+"""Bounded OpenMP spinning: set when nothing chose otherwise, never over the user's choice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bitsback_core.threads import SPIN_COUNT, bound_openmp_spin
+
+
+def test_sets_the_spin_count_when_nothing_chose() -> None:
+    env: dict[str, str] = {}
+    assert bound_openmp_spin(env, frozenset())
+    assert env == {"GOMP_SPINCOUNT": SPIN_COUNT}
+
+
+def test_keeps_the_users_choice_and_a_started_torch() -> None:
+    for env in ({"GOMP_SPINCOUNT": "7"}, {"OMP_WAIT_POLICY": "ACTIVE"}):
+        before = dict(env)
+        assert not bound_openmp_spin(env, frozenset())
+        assert env == before
+    env = {}
+    assert not bound_openmp_spin(env, frozenset({"torch"})) and env == {}
+
+
+def test_importing_the_package_sets_it_before_torch_starts() -> None:
+    code = (
+        "import os, bitsback_core, torch; "
+        "print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in __import__('sys').modules)"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [SPIN_COUNT, "True"]
