@@ -307,6 +307,16 @@ def _encode_frames(
     return net, total, tuple(codecs)
 
 
+def _check_request(output: Path, overwrite: bool, fallback: str) -> None:
+    """What can be refused before the model is even loaded: the mode and the output."""
+    if fallback not in FALLBACK_MODES:
+        raise ConfigError(f"fallback must be one of {', '.join(FALLBACK_MODES)}, got {fallback!r}")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} already exists (use --force to overwrite)")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"directory {output.parent} does not exist")
+
+
 def compress_to_file(
     config: Config,
     registry: Registry,
@@ -335,12 +345,7 @@ def compress_to_file(
     bits-back message, ``"never"`` keeps every frame a bits-back message.
     """
     output = Path(output)
-    if fallback not in FALLBACK_MODES:
-        raise ConfigError(f"fallback must be one of {', '.join(FALLBACK_MODES)}, got {fallback!r}")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists (use --force to overwrite)")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"directory {output.parent} does not exist")
+    _check_request(output, overwrite, fallback)
     session = CodingSession.from_config(config, registry)
     obs_dim = session.components.model.obs_dim
     x = _check_images(images, obs_dim)

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bitsback_core.cli.terminal import Terminal
     from bitsback_core.compression.container import CompressedFile
+    from bitsback_core.registry import Registry
 
 #: ``-`` names stdin as an input and stdout as an output.
 STDIO = "-"
@@ -118,35 +121,18 @@ def _parse(source: str) -> CompressedFile:
     return CompressedFile.read(Path(source))
 
 
-def run(args: argparse.Namespace, terminal: Terminal) -> int:
-    import time
+def _check_inputs(
+    args: argparse.Namespace, outputs: list[str], frames: slice | None
+) -> dict[str, CompressedFile]:
+    """Every input's header and every output, checked before any decoding.
 
-    import numpy as np
+    Files are parsed again when decoded, so only one is held in memory at a time; stdin
+    cannot be read twice, so its parsed file is returned to be kept.
+    """
+    from bitsback_core.pipeline.frames import select_frames
+    from bitsback_core.pipeline.image_io import check_png_folder_output, output_kind
+    from bitsback_core.pipeline.prechecks import check_output
 
-    from bitsback_core.compression.container import write_new_file
-    from bitsback_core.pipeline.files import (
-        decode_container,
-        decompress_to_npy,
-        float_arithmetic_warning,
-    )
-    from bitsback_core.pipeline.frames import default_jobs, parse_frame_range, select_frames
-    from bitsback_core.pipeline.image_io import (
-        check_png_folder_output,
-        images_to_bytes,
-        output_kind,
-        write_png_folder,
-    )
-    from bitsback_core.pipeline.prechecks import check_distinct, check_gpu, check_output
-    from bitsback_core.registry import load_registry
-
-    # 1. Options, outputs and every input's header, checked before any decoding. Files are
-    # parsed again when decoded, so only one is held in memory at a time (stdin is kept).
-    outputs = plan_outputs(args)
-    check_gpu(args.gpu)
-    frames = None if args.frames is None else parse_frame_range(args.frames)
-    if args.jobs is not None:
-        default_jobs(args.jobs, 1)  # refuses a count below 1
-    check_distinct(args.inputs, outputs)
     kept: dict[str, CompressedFile] = {}
     for source, output in zip(args.inputs, outputs):
         container = _parse(source)
@@ -160,6 +146,69 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         check_output(Path(output), args.force, folder=kind == "png")
         if kind == "png":
             check_png_folder_output(Path(output), header.image_shape, args.force)
+    return kept
+
+
+def _decode_one(
+    args: argparse.Namespace,
+    container: CompressedFile,
+    name: str,
+    output: str,
+    frames: slice | None,
+    registry: Registry,
+    progress: Any,
+) -> tuple[np.ndarray, bool]:
+    """Decode one file; a .npy output is written frame by frame as frames are decoded
+    (bounded memory for any size), and then only a shape-and-dtype view comes back."""
+    import numpy as np
+
+    from bitsback_core.pipeline.files import decode_container, decompress_to_npy
+    from bitsback_core.pipeline.image_io import output_kind
+
+    if output != STDIO and output_kind(Path(output)) == "npy":
+        count, header = decompress_to_npy(
+            Path(name), Path(output), registry, args.checkpoint, args.gpu, progress,
+            frames=frames, jobs=args.jobs, overwrite=args.force, container=container, name=name,
+        )  # fmt: skip
+        return np.broadcast_to(np.zeros((), header.dtype), (count, *header.image_shape)), True
+    images, _ = decode_container(
+        container, registry, args.checkpoint, args.gpu, progress, name=name,
+        frames=frames, jobs=args.jobs,
+    )  # fmt: skip
+    return images, False
+
+
+def _write(images: np.ndarray, output: str, force: bool) -> None:
+    """Write decoded images to stdout (.npy), a PNG folder, or a .npy/.npz file."""
+    from bitsback_core.compression.container import write_new_file
+    from bitsback_core.pipeline.image_io import images_to_bytes, output_kind, write_png_folder
+
+    if output == STDIO:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(images_to_bytes(images, "npy"))
+        sys.stdout.buffer.flush()
+    elif output_kind(Path(output)) == "png":
+        write_png_folder(images, Path(output), overwrite=force)
+    else:
+        write_new_file(Path(output), images_to_bytes(images, output_kind(Path(output))), force)
+
+
+def run(args: argparse.Namespace, terminal: Terminal) -> int:
+    import time
+
+    from bitsback_core.pipeline.files import float_arithmetic_warning
+    from bitsback_core.pipeline.frames import default_jobs, parse_frame_range
+    from bitsback_core.pipeline.prechecks import check_distinct, check_gpu
+    from bitsback_core.registry import load_registry
+
+    # 1. Options, outputs and every input's header, checked before any decoding.
+    outputs = plan_outputs(args)
+    check_gpu(args.gpu)
+    frames = None if args.frames is None else parse_frame_range(args.frames)
+    if args.jobs is not None:
+        default_jobs(args.jobs, 1)  # refuses a count below 1
+    check_distinct(args.inputs, outputs)
+    kept = _check_inputs(args, outputs, frames)
 
     # 2. Decode and write each in turn.
     registry = load_registry()
@@ -169,33 +218,14 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         if not container.header.portable:
             terminal.warn(float_arithmetic_warning(name))
         started = time.perf_counter()
-        # A .npy is written frame by frame as frames are decoded (bounded memory for any size).
-        streamed = output != STDIO and output_kind(Path(output)) == "npy"
         with terminal.tasks() as progress:
-            if streamed:
-                count, header = decompress_to_npy(
-                    Path(name), Path(output), registry, args.checkpoint, args.gpu, progress,
-                    frames=frames, jobs=args.jobs, overwrite=args.force, container=container, name=name,
-                )  # fmt: skip
-                # The result line needs only the shape and dtype: a view of one zero holds them.
-                images = np.broadcast_to(np.zeros((), header.dtype), (count, *header.image_shape))
-            else:
-                images, _ = decode_container(
-                    container, registry, args.checkpoint, args.gpu, progress, name=name,
-                    frames=frames, jobs=args.jobs,
-                )  # fmt: skip
+            images, streamed = _decode_one(
+                args, container, name, output, frames, registry, progress
+            )
         seconds = time.perf_counter() - started
         del container
-        if output == STDIO:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(images_to_bytes(images, "npy"))
-            sys.stdout.buffer.flush()
-        elif output_kind(Path(output)) == "png":
-            write_png_folder(images, Path(output), overwrite=args.force)
-        elif not streamed:
-            write_new_file(
-                Path(output), images_to_bytes(images, output_kind(Path(output))), args.force
-            )
+        if not streamed:
+            _write(images, output, args.force)
         if args.rm and source != STDIO:
             Path(source).unlink()
         head = "stdout" if output == STDIO else output
