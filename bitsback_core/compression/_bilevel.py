@@ -76,6 +76,30 @@ def _context(pad, y, x, dy, dx):  # type: ignore[no-untyped-def]  # pragma: no c
     return ctx
 
 
+@numba.njit(cache=True, inline="always")
+def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Shift the top byte of ``low`` out: settle the cached byte (and any run of 0xFF) once
+    a carry can no longer reach it. Returns the new ``(low, cache, cache_size, pos)``; a
+    ``pos`` past ``out``'s end (``len(out) + 1``) means ``out`` is too small."""
+    if low < 0xFF000000 or low > MASK32:
+        carry = low >> 32
+        temp = cache
+        while True:
+            if pos >= 0:
+                if pos >= out.shape[0]:
+                    return low, cache, cache_size, out.shape[0] + 1
+                out[pos] = (temp + carry) & 0xFF
+            pos += 1
+            temp = 0xFF
+            cache_size -= 1
+            if cache_size == 0:
+                break
+        cache = (low >> 24) & 0xFF
+    cache_size += 1
+    low = (low & 0x00FFFFFF) << 8
+    return low, cache, cache_size, pos
+
+
 @numba.njit(cache=True)
 def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Code ``images`` (``(n, h, w)`` uint8 of 0/1) into ``out``; the bytes written, or -1.
@@ -110,41 +134,13 @@ def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-de
                 _update(c0, c1, ctx, bit)
                 while rng < TOP:
                     rng = (rng << 8) & MASK32
-                    # shift_low: settle the cached byte (and any run of 0xFF) once a carry
-                    # can no longer reach it.
-                    if low < 0xFF000000 or low > MASK32:
-                        carry = low >> 32
-                        temp = cache
-                        while True:
-                            if pos >= 0:
-                                if pos >= cap:
-                                    return -1
-                                out[pos] = (temp + carry) & 0xFF
-                            pos += 1
-                            temp = 0xFF
-                            cache_size -= 1
-                            if cache_size == 0:
-                                break
-                        cache = (low >> 24) & 0xFF
-                    cache_size += 1
-                    low = (low & 0x00FFFFFF) << 8
-    for _ in range(5):
-        if low < 0xFF000000 or low > MASK32:
-            carry = low >> 32
-            temp = cache
-            while True:
-                if pos >= 0:
-                    if pos >= cap:
+                    low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+                    if pos > cap:
                         return -1
-                    out[pos] = (temp + carry) & 0xFF
-                pos += 1
-                temp = 0xFF
-                cache_size -= 1
-                if cache_size == 0:
-                    break
-            cache = (low >> 24) & 0xFF
-        cache_size += 1
-        low = (low & 0x00FFFFFF) << 8
+    for _ in range(5):
+        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+        if pos > cap:
+            return -1
     return pos
 
 
