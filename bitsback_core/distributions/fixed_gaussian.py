@@ -129,22 +129,25 @@ class FixedGaussian(QuantizedDistribution):
         i = as_index_array(index, "index", self.num_symbols + 1, self.batch_shape)
         return self._cdf(i)[0]
 
-    def _cdf(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _per_element(self, kernel: Any, values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``kernel`` (the compiled cdf or ppf) on one value per element, in batch shape."""
         m, inv_s = self._flat()
-        flat = np.ascontiguousarray(np.broadcast_to(idx, self.batch_shape), dtype=np.int64).reshape(
-            -1
-        )
-        start, freq = fixed_gaussian_cdf(
+        flat = np.ascontiguousarray(np.broadcast_to(values, self.batch_shape), dtype=np.int64)
+        out = kernel(
             m,
             inv_s,
-            flat,
+            flat.reshape(-1),
             self._edges,
             self.num_symbols,
             self.prec,
             self.full_support,
             table_args("ndtr"),
         )
-        return start.reshape(self.batch_shape), freq.reshape(self.batch_shape)
+        return tuple(a.reshape(self.batch_shape) for a in out)
+
+    def _cdf(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start, freq = self._per_element(fixed_gaussian_cdf, idx)
+        return start, freq
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._cdf(as_index_array(symbols, "symbols", self.num_symbols, self.batch_shape))
@@ -154,21 +157,7 @@ class FixedGaussian(QuantizedDistribution):
 
     def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
-        m, inv_s = self._flat()
-        flat = np.ascontiguousarray(np.broadcast_to(cf, self.batch_shape), dtype=np.int64).reshape(
-            -1
-        )
-        out = fixed_gaussian_ppf_interval(
-            m,
-            inv_s,
-            flat,
-            self._edges,
-            self.num_symbols,
-            self.prec,
-            self.full_support,
-            table_args("ndtr"),
-        )
-        sym, start, freq = (a.reshape(self.batch_shape) for a in out)
+        sym, start, freq = self._per_element(fixed_gaussian_ppf_interval, cf)
         return sym, start, freq
 
     def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
