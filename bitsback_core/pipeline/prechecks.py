@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bitsback_core.errors import ConfigError
@@ -26,6 +26,7 @@ __all__ = [
     "check_writable_folder",
     "compressed_name",
     "decompressed_name",
+    "route_outputs",
 ]
 
 #: The suffix ``compress`` adds and ``decompress`` strips.
@@ -52,6 +53,40 @@ def decompressed_name(path: Path) -> Path:
             f"{path} does not end in {BBZ_SUFFIX}: name the output with -o (or rename the file)"
         )
     return path.with_name(path.name[: -len(BBZ_SUFFIX)])
+
+
+def route_outputs(
+    inputs: Sequence[str],
+    output: str | None,
+    stdout: bool,
+    default_name: Callable[[Path], Path],
+    without_o: str,
+) -> list[str]:
+    """Each input's output (``-``: stdout) from ``-o``/``-c`` alone; refuses conflicts.
+
+    The rules compress and decompress share: ``-c`` and ``-o PATH`` are one output too
+    many, stdin is read once, ``-o`` and stdout take a single input, and stdin goes to
+    stdout unless ``-o`` says otherwise; every other input gets ``default_name(input)``.
+    ``without_o`` ends the message for several inputs with ``-o`` (what happens instead).
+    """
+    if stdout and output not in (None, STDIO):
+        raise ConfigError("-c/--stdout and -o PATH name two outputs: give one")
+    to_stdout = stdout or output == STDIO
+    if list(inputs).count(STDIO) > 1:
+        raise ConfigError("stdin ('-') can be read only once")
+    if len(inputs) > 1 and output is not None:
+        raise ConfigError(f"-o names one output, but there are {len(inputs)} inputs: {without_o}")
+    if len(inputs) > 1 and to_stdout:
+        raise ConfigError(f"only one input can be written to stdout, not {len(inputs)}")
+    outputs = []
+    for source in inputs:
+        if to_stdout or (source == STDIO and output is None):
+            outputs.append(STDIO)
+        elif output is not None:
+            outputs.append(output)
+        else:
+            outputs.append(str(default_name(Path(source))))
+    return outputs
 
 
 def check_seed(seed: int) -> int:

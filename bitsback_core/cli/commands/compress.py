@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bitsback_core.cli.options import add_config_options, config_from_args
+from bitsback_core.pipeline.prechecks import STDIO
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from bitsback_core.config import Config
     from bitsback_core.pipeline.files import CompressResult
     from bitsback_core.registry import Registry
-
-#: ``-`` names stdin as an input and stdout as an output.
-STDIO = "-"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,23 +114,16 @@ def _positive_int(text: str) -> int:
 def _plan(args: argparse.Namespace, json_output: bool) -> tuple[list[str], list[str]]:
     """The inputs and, for each, its output (``-``: stdout), from the options alone."""
     from bitsback_core.errors import ConfigError
-    from bitsback_core.pipeline.prechecks import compressed_name
+    from bitsback_core.pipeline.prechecks import compressed_name, route_outputs
 
     inputs = [*args.inputs, *args.input_alias]
-    if args.stdout and args.output not in (None, STDIO):
-        raise ConfigError("-c/--stdout and -o PATH name two outputs: give one")
-    to_stdout = args.stdout or args.output == STDIO
-    if inputs.count(STDIO) > 1:
-        raise ConfigError("stdin ('-') can be read only once")
-    if len(inputs) > 1 and args.output is not None:
-        raise ConfigError(
-            f"-o names one output, but there are {len(inputs)} inputs: "
-            "without -o each input FILE gets FILE.bbz beside it"
-        )
-    if len(inputs) > 1 and to_stdout:
-        raise ConfigError(f"only one input can be written to stdout, not {len(inputs)}")
+    # Without inputs the configured test images are coded (the placeholder never names a file).
+    outputs = route_outputs(
+        inputs or ["(test images)"], args.output, args.stdout, compressed_name,
+        "without -o each input FILE gets FILE.bbz beside it",
+    )  # fmt: skip
     if not inputs:
-        if args.output is None and not to_stdout:
+        if args.output is None and outputs != [STDIO]:
             raise ConfigError(
                 "no input files: name them (bitsback compress FILE...), or give -o PATH to "
                 "compress the configured test images"
@@ -143,14 +134,6 @@ def _plan(args: argparse.Namespace, json_output: bool) -> tuple[list[str], list[
         raise ConfigError(
             "--rm deletes an input only after its output is verified: drop --no-verify"
         )
-    outputs: list[str] = []
-    for source in inputs or ["(test images)"]:
-        if to_stdout or (source == STDIO and args.output is None):
-            outputs.append(STDIO)
-        elif args.output is not None:
-            outputs.append(args.output)
-        else:
-            outputs.append(str(compressed_name(Path(source))))
     if STDIO in outputs:
         if json_output:
             raise ConfigError("--json and compressed data cannot share stdout: use -o PATH")

@@ -17,15 +17,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bitsback_core.pipeline.prechecks import STDIO
+
 if TYPE_CHECKING:
     import numpy as np
 
     from bitsback_core.cli.terminal import Terminal
     from bitsback_core.compression.container import CompressedFile
     from bitsback_core.registry import Registry
-
-#: ``-`` names stdin as an input and stdout as an output.
-STDIO = "-"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,18 +53,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     keep.add_argument(
         "--rm", action="store_true", help="delete each input once its output is written"
     )
+    add_decode_options(parser)
+    return parser
+
+
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint, --gpu, --frames and --jobs (``bitsback test`` takes them too)."""
     parser.add_argument(
         "--checkpoint",
         default=None,
         help="model.pt to decode with (default: the installed model with the file's identity)",
     )
     parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
-    add_frame_options(parser)
-    return parser
-
-
-def add_frame_options(parser: argparse.ArgumentParser) -> None:
-    """--frames and --jobs (``bitsback test`` takes them too)."""
     parser.add_argument(
         "--frames",
         default=None,
@@ -85,29 +84,12 @@ def add_frame_options(parser: argparse.ArgumentParser) -> None:
 def plan_outputs(args: argparse.Namespace) -> list[str]:
     """Each input's output (``-``: stdout), from the options alone; refuses conflicts."""
     from bitsback_core.errors import ConfigError
-    from bitsback_core.pipeline.prechecks import decompressed_name
+    from bitsback_core.pipeline.prechecks import decompressed_name, route_outputs
 
-    inputs = list(args.inputs)
-    if args.stdout and args.output not in (None, STDIO):
-        raise ConfigError("-c/--stdout and -o PATH name two outputs: give one")
-    to_stdout = args.stdout or args.output == STDIO
-    if inputs.count(STDIO) > 1:
-        raise ConfigError("stdin ('-') can be read only once")
-    if len(inputs) > 1 and args.output is not None:
-        raise ConfigError(
-            f"-o names one output, but there are {len(inputs)} inputs: "
-            "without -o each FILE.bbz is written to FILE"
-        )
-    if len(inputs) > 1 and to_stdout:
-        raise ConfigError(f"only one input can be written to stdout, not {len(inputs)}")
-    outputs = []
-    for source in inputs:
-        if to_stdout or (source == STDIO and args.output is None):
-            outputs.append(STDIO)
-        elif args.output is not None:
-            outputs.append(args.output)
-        else:
-            outputs.append(str(decompressed_name(Path(source))))
+    outputs = route_outputs(
+        args.inputs, args.output, args.stdout, decompressed_name,
+        "without -o each FILE.bbz is written to FILE",
+    )  # fmt: skip
     if STDIO in outputs and sys.stdout.isatty():
         raise ConfigError("refusing to write a .npy to a terminal: redirect stdout or use -o PATH")
     return outputs

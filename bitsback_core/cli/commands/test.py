@@ -21,15 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="FILE", help="compressed files")
-    parser.add_argument(
-        "--checkpoint",
-        default=None,
-        help="model.pt to decode with (default: the installed model with the file's identity)",
-    )
-    parser.add_argument("--gpu", type=int, default=-1, help="CUDA device index; -1 for the CPU")
-    from bitsback_core.cli.commands.decompress import add_frame_options
+    from bitsback_core.cli.commands.decompress import add_decode_options
 
-    add_frame_options(parser)
+    add_decode_options(parser)
     return parser
 
 
