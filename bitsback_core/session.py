@@ -358,6 +358,7 @@ class CodingSession:
             written = compress_to_file(
                 self.config, self.registry, original, path,
                 verify=False, frame_images=frame_images, jobs=self._jobs, fallback=fallback,
+                session=self,
             )  # fmt: skip
             data = path.read_bytes()
         ideal_bits = self.ideal_bits(x) if ideal else None
@@ -407,7 +408,7 @@ class CodingSession:
         return compress_to_file(
             self.config, self.registry, images, Path(path),
             overwrite=overwrite, verify=verify, frame_images=frame_images, jobs=self._jobs,
-            fallback=fallback,
+            fallback=fallback, session=self,
         )  # fmt: skip
 
     def decompress_file(self, path: str | os.PathLike[str]) -> np.ndarray:

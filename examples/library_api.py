@@ -94,6 +94,7 @@ def main() -> None:
     # dataset encoder over a bare message (the same message a one-frame file holds).
     coder = session.coder
     assert isinstance(coder, TracingISCoder)
+    coder.step_bits.clear()  # session.encode coded with this same instance
     message = Message((1, 1), session.config.lprec, session.config.bprec, seed=session.config.seed)
     encode_dataset(coder, images.reshape(len(images), -1), session.layout(len(images)), message)
     assert message.net_bits == encoded.net_bits, "the file's message and run's message differ"

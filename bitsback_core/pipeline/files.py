@@ -329,6 +329,7 @@ def compress_to_file(
     *,
     jobs: int | None = None,
     fallback: str = "auto",
+    session: CodingSession | None = None,
 ) -> CompressResult:
     """Encode ``images`` with the configured coder and write the compressed file.
 
@@ -342,11 +343,14 @@ def compress_to_file(
     :class:`VerificationError` and leaves no output (an existing file is kept). The
     output is always moved into place atomically. ``fallback`` (:data:`FALLBACK_MODES`):
     ``"auto"`` stores a frame with the best classical codec when that is shorter than its
-    bits-back message, ``"never"`` keeps every frame a bits-back message.
+    bits-back message, ``"never"`` keeps every frame a bits-back message. ``session``: a
+    session already built from ``config`` and ``registry`` (its coder is used; nothing is
+    loaded again).
     """
     output = Path(output)
     _check_request(output, overwrite, fallback)
-    session = CodingSession.from_config(config, registry)
+    if session is None:
+        session = CodingSession.from_config(config, registry)
     obs_dim = session.components.model.obs_dim
     x = _check_images(images, obs_dim)
     header = _file_header(session, x, x.shape[0], frame_images)
