@@ -1,0 +1,162 @@
+"""``ContextBernoulli``: coins whose logit is a base logit plus a learned logit of the pixel's context.
+
+Given the latent, the context VAE's pixels are not independent: pixel ``p``'s logit is
+``base[p] + table[context(p)]``, where the context is read from the pixels before ``p``
+(:mod:`bitsback_ctxvae.context`). This is still one :class:`QuantizedDistribution` over
+the whole image, with the chain rule inside it:
+
+* ``cdf(symbols)`` (pushing, and the importance weights) knows the whole image, so every
+  context is known and everything is vectorized;
+* popping goes through the row program, which the codec calls for the elements of a chain
+  in raster order (one lane per chain): each call reads the contexts from the pixels it
+  has already popped into its own buffer, then writes its pixel there.
+
+Everything is integer arithmetic on fixed-point logits (``LOGIT_BITS``) and the sigmoid
+table of :mod:`bitsback_core.portable`, so counts are identical on every machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from bitsback_core.distributions.interface import QuantizedDistribution
+from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
+from bitsback_core.portable.kernels import count_one, log2_table, table_args
+from bitsback_ctxvae.context import OFFSETS, context_at
+
+__all__ = ["ContextBernoulli"]
+
+
+@numba.njit(cache=True, inline="always")
+def _count(base, table, x, r, p, prec, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    logit = base[r, p] + table[context_at(x, p, OFFSETS)]
+    return count_one(logit, prec, sig, sig_lo, sig_last, LOGIT_BITS)
+
+
+@numba.njit(cache=True, parallel=True)
+def _cdf(base, table, symbols, prec, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    rows, n = base.shape
+    total = np.int64(1) << prec
+    start = np.empty((rows, n), dtype=np.int64)
+    freq = np.empty((rows, n), dtype=np.int64)
+    for r in numba.prange(rows):
+        x = symbols[r]
+        for p in range(n):
+            c1 = _count(base, table, x, r, p, prec, sig, sig_lo, sig_last)
+            if x[p] != 0:
+                start[r, p] = total - c1
+                freq[r, p] = c1
+            else:
+                start[r, p] = 0
+                freq[r, p] = total - c1
+    return start, freq
+
+
+@numba.njit(cache=True, parallel=True)
+def _sum_log2(base, table, symbols, repeat, prec, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    rows, n = base.shape
+    total = np.int64(1) << prec
+    out = np.empty(rows, dtype=np.int64)
+    for r in numba.prange(rows):
+        x = symbols[r // repeat]
+        acc = np.int64(0)
+        for p in range(n):
+            c1 = _count(base, table, x, r, p, prec, sig, sig_lo, sig_last)
+            acc += log2[c1] if x[p] != 0 else log2[total - c1]
+        out[r] = acc
+    return out
+
+
+@numba.njit(cache=True)
+def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row program: pixel ``j`` of chain ``c`` from the pixels of ``c`` popped before it.
+
+    params ``(base, table, decoded, expected, prec, sig, sig_lo, sig_last)``. ``expected[c]``
+    is the pixel this chain must pop next; a call out of raster order (a layout with
+    several lanes per chain pops the pixels of a row of lanes in another order) returns an
+    empty interval, which the codec reports instead of decoding wrong pixels.
+    """
+    base, table, decoded, expected, prec, sig, sig_lo, sig_last = params
+    if j != expected[c]:
+        return np.int64(0), np.int64(0), np.int64(0)
+    expected[c] = j + 1
+    c1 = _count(base, table, decoded[c], c, j, prec, sig, sig_lo, sig_last)
+    zero = (np.int64(1) << prec) - c1
+    if cf < zero:
+        decoded[c, j] = 0
+        return np.int64(0), np.int64(0), zero
+    decoded[c, j] = 1
+    return np.int64(1), zero, c1
+
+
+class ContextBernoulli(QuantizedDistribution):
+    """Coins ``(rows, 784)`` with fixed-point logits ``base + table[context]`` (see the module)."""
+
+    def __init__(self, base: np.ndarray, table: np.ndarray, prec: int) -> None:
+        if not 1 <= prec <= MAX_PORTABLE_PREC:
+            raise ValueError(f"ContextBernoulli needs 1 <= prec <= {MAX_PORTABLE_PREC}, got {prec}")
+        base = np.ascontiguousarray(base, dtype=np.int64)
+        if base.ndim != 2:
+            raise ValueError(f"base logits must be 2-D (rows, pixels), got {base.shape}")
+        self.base = base
+        self.table = np.ascontiguousarray(table, dtype=np.int64)
+        self.prec = int(prec)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.base.shape  # type: ignore[no-any-return]
+
+    @property
+    def num_symbols(self) -> int:
+        return 2
+
+    def _symbols(self, symbols: np.ndarray, rows: int) -> np.ndarray:
+        s = np.asarray(symbols)
+        if s.shape != (rows, self.base.shape[1]):
+            raise ValueError(f"symbols {s.shape} must have shape {(rows, self.base.shape[1])}")
+        if s.size and (s.min() < 0 or s.max() > 1):
+            raise ValueError("ContextBernoulli symbols must be 0 or 1")
+        return np.ascontiguousarray(s, dtype=np.uint8)
+
+    def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = self._symbols(symbols, self.base.shape[0])
+        return _cdf(self.base, self.table, s, np.int64(self.prec), *table_args("sigmoid"))  # type: ignore[no-any-return]
+
+    def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(
+            "ContextBernoulli pops whole images in raster order (its row program), not elements"
+        )
+
+    def row_program(self) -> tuple[Any, tuple[Any, ...]]:
+        rows, n = self.base.shape
+        decoded = np.zeros((rows, n), dtype=np.uint8)
+        expected = np.zeros(rows, dtype=np.int64)
+        return context_row_ppf, (
+            self.base, self.table, decoded, expected, np.int64(self.prec), *table_args("sigmoid"),
+        )  # fmt: skip
+
+    def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """Fixed-point ``sum log2 freq`` per row; row ``r`` scores ``symbols[r // repeat]``."""
+        if self.prec > 24:
+            return super().sum_log2_rows(symbols, repeat)
+        if repeat < 1 or self.base.shape[0] % repeat:
+            raise ValueError(f"repeat {repeat} does not divide {self.base.shape[0]} rows")
+        s = self._symbols(symbols, self.base.shape[0] // repeat)
+        return _sum_log2(  # type: ignore[no-any-return]
+            self.base, self.table, s, np.int64(repeat), np.int64(self.prec),
+            log2_table(self.prec), *table_args("sigmoid"),
+        )  # fmt: skip
+
+    def __getitem__(self, key: Any) -> ContextBernoulli:
+        """Whole rows only: a pixel's probability depends on the pixels before it."""
+        rows = key[0] if isinstance(key, tuple) else key
+        rest = key[1:] if isinstance(key, tuple) else ()
+        if any(k != slice(None) for k in rest) or isinstance(rows, (int, np.integer)):
+            raise IndexError("a ContextBernoulli can only be indexed by whole rows")
+        return ContextBernoulli(self.base[rows], self.table, self.prec)
+
+    def __repr__(self) -> str:
+        return f"ContextBernoulli(batch_shape={self.batch_shape}, prec={self.prec})"
