@@ -180,6 +180,11 @@ class CatalogueEntry:
         return self.train_config.dataset
 
     @property
+    def binarization(self) -> str:
+        """How its training images were made binary: ``dynamic`` (sampled) or ``threshold``."""
+        return "dynamic" if self.train_config.binarize else "threshold"
+
+    @property
     def particles(self) -> int:
         """Particles of the training bound: 1 for the ELBO."""
         if self.train_config.bound.upper() == "ELBO":
@@ -201,6 +206,7 @@ class CatalogueEntry:
             "split": self.split,
             "dataset": self.dataset,
             "model": self.train_config.model,
+            "binarization": self.binarization,
             "bound": self.bound,
             "particles": self.particles,
             "test_bpd": self.test_bpd,
@@ -237,18 +243,25 @@ class Catalogue:
         wanted = name.strip().lower()
         return next((entry for entry in self.entries if entry.name == wanted), None)
 
-    def for_particles(self, dataset: str, split: str, particles: int) -> CatalogueEntry | None:
+    def for_particles(
+        self, dataset: str, split: str, particles: int, binarize: bool = True
+    ) -> CatalogueEntry | None:
         """The model of ``split`` trained for coding with ``particles``, or the closest one.
 
-        Closest: the training particle count nearest to ``particles`` on a log scale (an
-        IWAE-5 model before an ELBO one for 50 particles), then the lowest test bits/dim,
-        then the name. None if no model of that dataset and split is installed.
+        Models trained on images binarized the same way (``binarize``: dynamically, else
+        thresholded) come first, the others only when there is none: test bits/dim of the
+        two kinds are not comparable (thresholded images are far more predictable). Then
+        the training particle count nearest to ``particles`` on a log scale (an IWAE-5
+        model before an ELBO one for 50 particles), the lowest test bits/dim, the name.
+        None if no model of that dataset and split is installed.
         """
-        candidates = [
+        same_data = [
             entry
             for entry in self.entries
             if entry.split == split and entry.dataset.lower() == dataset.lower()
         ]
+        alike = [e for e in same_data if bool(e.train_config.binarize) == bool(binarize)]
+        candidates = alike or same_data
         if not candidates:
             return None
 

@@ -72,9 +72,11 @@ def model_catalogue() -> Catalogue:
     return scan(model_roots())
 
 
-def default_model(dataset: str, split: str, particles: int = 1) -> CatalogueEntry | None:
-    """The installed model for ``split`` trained for ``particles`` (or the closest), or None."""
-    return model_catalogue().for_particles(dataset, split, particles)
+def default_model(
+    dataset: str, split: str, particles: int = 1, binarize: bool = True
+) -> CatalogueEntry | None:
+    """The installed model for ``split`` and ``binarize`` trained for ``particles`` (or the closest)."""
+    return model_catalogue().for_particles(dataset, split, particles, binarize)
 
 
 def file_sha256(path: Path) -> str:
@@ -183,7 +185,7 @@ def resolve_model_source(config: Config) -> ModelSource:
         if beside.is_file():
             return ModelSource(Config.from_yaml_file(beside), ckpt, beside)
         return ModelSource(config, ckpt, None)
-    entry = default_model(config.dataset, config.split)
+    entry = default_model(config.dataset, config.split, binarize=config.binarize)
     if entry is None:
         raise ConfigError(
             f"no model given and no installed model for {config.dataset} split {config.split!r}: "

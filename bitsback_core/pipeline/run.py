@@ -119,7 +119,7 @@ def run_defaults(
     config = attrs.evolve(config, num_particles=particles)
     notes = [f"num_particles not set: coding with {particles} particles, as in the paper's tables"]
     if not any(key in given or getattr(config, key) for key in MODEL_KEYS):
-        entry = default_model(config.dataset, config.split, particles)
+        entry = default_model(config.dataset, config.split, particles, config.binarize)
         if entry is not None:
             config = attrs.evolve(config, checkpoint=entry.name)
             trained = (

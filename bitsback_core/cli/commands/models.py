@@ -19,8 +19,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "List the installed models: the project's own (shipped with the package), any "
             "under $BITSBACK_CHECKPOINTS and under ~/.cache/bitsback/models. Each name can be "
-            "given wherever a model is taken (--checkpoint mnist-elbo). Test bits/dim is the "
-            "best test loss of the training log, in the model's own training bound."
+            "given wherever a model is taken (--checkpoint mnist-elbo). Binarized: the training "
+            "images' kind, dynamic (each pixel drawn from its grey level, the paper's setting) "
+            "or threshold (at half intensity, like most scans). Test bits/dim is the model's "
+            "test loss in its own training bound, on test images of its kind."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
@@ -42,13 +44,13 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         (
             entry.name,
             entry.split,
-            entry.bound,
-            entry.particles,
+            entry.binarization,
+            entry.bound if entry.particles == 1 else f"{entry.bound}-{entry.particles}",
             "-" if entry.test_bpd is None else f"{entry.test_bpd:.4f}",
             entry.sha256()[:SHA_PREFIX],
         )
         for entry in catalogue.entries
     ]
-    columns = ["name", "split", "bound", "particles", "test bpd", "sha256"]
+    columns = ["name", "split", "binarized", "bound", "test bpd", "sha256"]
     terminal.table("installed models", columns, rows)
     return 0

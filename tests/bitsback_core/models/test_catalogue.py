@@ -38,12 +38,19 @@ def _model_folder(
     particles: int = 5,
     test_bpd: tuple[float, ...] = (),
     weights: bytes = b"weights",
+    binarize: bool = True,
 ) -> Path:
     """A model folder with a minimal train_config, fake weights and optionally a log."""
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "model.pt").write_bytes(weights)
-    config = {"split": split, "bound": bound, "num_particles": particles, "dataset": "EMNIST"}
+    config = {
+        "split": split,
+        "bound": bound,
+        "num_particles": particles,
+        "dataset": "EMNIST",
+        "binarize": binarize,
+    }
     (folder / "train_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     if test_bpd:
         rows = ["epoch,lr,train_bpd,test_bpd,test_images,seconds"]
@@ -136,6 +143,19 @@ def test_for_particles_prefers_the_trained_count_then_the_closest(tmp_path: Path
     assert models.for_particles("MNIST", "mnist", 1) is None
     _model_folder(tmp_path, "m=mnist_iwae50", particles=50)
     assert scan([tmp_path]).for_particles("EMNIST", "mnist", 50).name == "mnist-iwae50"  # type: ignore[union-attr]
+
+
+def test_for_particles_keeps_thresholded_and_dynamic_models_apart(tmp_path: Path) -> None:
+    """A thresholded model's far lower test bits/dim must not win for dynamic images."""
+    _model_folder(tmp_path, "m=mnist_elbo", bound="ELBO", particles=1, test_bpd=(0.25,))
+    assert scan([tmp_path]).for_particles("EMNIST", "mnist", 1, binarize=False).name == "mnist-elbo"  # type: ignore[union-attr]
+    _model_folder(
+        tmp_path, "t=mnist_ctx", bound="ELBO", particles=1, test_bpd=(0.14,), binarize=False
+    )
+    models = scan([tmp_path])
+    assert models.for_particles("EMNIST", "mnist", 1).name == "mnist-elbo"  # type: ignore[union-attr]
+    assert models.for_particles("EMNIST", "mnist", 1, binarize=False).name == "mnist-ctx"  # type: ignore[union-attr]
+    assert models.get("mnist-ctx").as_dict()["binarization"] == "threshold"  # type: ignore[union-attr]
 
 
 def test_only_a_package_with_the_marker_is_taken_for_the_models(
