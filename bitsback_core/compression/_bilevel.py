@@ -183,3 +183,163 @@ def decode_images(data, out, dy, dx, top, left):  # type: ignore[no-untyped-def]
     if code >= rng:
         return ERR_CORRUPT
     return pos
+
+
+# --- codec 3: two templates, back-off estimate, the frame's images side by side ---------
+
+#: Codec 3's small model: additive constant in sixteenths of a count, and halving limit.
+SMALL_ALPHA = 12
+SMALL_LIMIT = 4000
+#: Codec 3's large model: halving limit, and the pseudo-counts its prior (the small
+#: model's estimate) is worth.
+LARGE_LIMIT = 1000
+PRIOR_COUNTS = 32
+
+
+@numba.njit(cache=True, inline="always")
+def _p0_backoff(c0, c1, s0, s1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """P(0) in 16 bits: the large context's counts plus ``PRIOR_COUNTS`` pseudo-counts
+    spread as the small context's estimate ``ps``."""
+    ps = ((s0 * 16 + SMALL_ALPHA) << PROB_BITS) // ((s0 + s1) * 16 + 2 * SMALL_ALPHA)
+    p = ((c0 << PROB_BITS) + PRIOR_COUNTS * ps) // (c0 + c1 + PRIOR_COUNTS)
+    if p < 1:
+        p = 1
+    elif p > PROB_ONE - 1:
+        p = PROB_ONE - 1
+    return p
+
+
+@numba.njit(cache=True, inline="always")
+def _count(c0, c1, ctx, bit, limit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    if bit:
+        c1[ctx] += 1
+    else:
+        c0[ctx] += 1
+    if c0[ctx] + c1[ctx] > limit:
+        c0[ctx] = (c0[ctx] + 1) >> 1
+        c1[ctx] = (c1[ctx] + 1) >> 1
+
+
+#: Padding codec 3's page needs: rows above, columns each side.
+BACKOFF_TOP = 2
+BACKOFF_LEFT = 3
+
+
+@numba.njit(cache=True, inline="always")
+def _row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The row registers of codec 3's large context just before the page's first column:
+    ``r2``, ``r1`` as if at the padding column before it, ``r0`` (its left pixels) 0."""
+    r2 = 0
+    r1 = 0
+    for c in range(BACKOFF_LEFT - 3, BACKOFF_LEFT + 3):
+        r2 = (r2 << 1) | np.int64(pad[y - 2, c])
+        r1 = (r1 << 1) | np.int64(pad[y - 1, c])
+    return r2, r1 & 0x3F
+
+
+@numba.njit(cache=True, inline="always")
+def _slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Move codec 3's row registers to column ``x``; returns them and the 16-bit context.
+
+    ``r2`` holds the row two up's pixels ``x-3 .. x+3`` (``x-3`` its top bit), ``r1`` the
+    row above's ``x-2 .. x+3``, ``r0`` the current row's ``x-3 .. x-1``; the context is
+    ``r2 | r1 << 7 | r0 << 13`` (bit ``k`` is pixel ``k`` of ``TEMPLATE_LARGE``).
+    """
+    r2 = ((r2 << 1) | np.int64(pad[y - 2, x + 3])) & 0x7F
+    r1 = ((r1 << 1) | np.int64(pad[y - 1, x + 3])) & 0x3F
+    r0 = ((r0 << 1) | np.int64(pad[y, x - 1])) & 0x7
+    return r2, r1, r0, r2 | (r1 << 7) | (r0 << 13)
+
+
+@numba.njit(cache=True)
+def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Code the page inside ``pad`` (``BACKOFF_TOP`` zero rows above it, ``BACKOFF_LEFT``
+    zero columns each side) into ``out``, raster order; the bytes written, or -1 if ``out``
+    is too small.
+
+    ``small_of[ctx]``: the small context within the 16-bit large context ``ctx``. Each
+    pixel is coded with :func:`_p0_backoff` of its two contexts.
+    """
+    h = pad.shape[0] - BACKOFF_TOP
+    w = pad.shape[1] - 2 * BACKOFF_LEFT
+    c0 = np.zeros(1 << 16, dtype=np.int64)
+    c1 = np.zeros(1 << 16, dtype=np.int64)
+    s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    low = 0
+    rng = MASK32
+    cache = 0
+    cache_size = 1
+    pos = -1  # the first byte (always 0) is dropped
+    cap = out.shape[0]
+    for y in range(BACKOFF_TOP, BACKOFF_TOP + h):
+        r2, r1 = _row_start(pad, y)
+        r0 = 0
+        for x in range(BACKOFF_LEFT, BACKOFF_LEFT + w):
+            r2, r1, r0, ctx = _slide(pad, y, x, r2, r1, r0)
+            small = small_of[ctx]
+            bit = pad[y, x]
+            bound = (rng * _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])) >> PROB_BITS
+            if bit:
+                low += bound
+                rng -= bound
+            else:
+                rng = bound
+            _count(c0, c1, ctx, bit, LARGE_LIMIT)
+            _count(s0, s1, small, bit, SMALL_LIMIT)
+            while rng < TOP:
+                rng = (rng << 8) & MASK32
+                low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+                if pos > cap:
+                    return -1
+    for _ in range(5):
+        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+        if pos > cap:
+            return -1
+    return pos
+
+
+@numba.njit(cache=True)
+def decode_page_backoff(data, pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Decode ``data`` into the zeroed ``pad`` (as :func:`encode_page_backoff` lays it out);
+    the bytes read, or an ``ERR_*`` code."""
+    h = pad.shape[0] - BACKOFF_TOP
+    w = pad.shape[1] - 2 * BACKOFF_LEFT
+    size = data.shape[0]
+    c0 = np.zeros(1 << 16, dtype=np.int64)
+    c1 = np.zeros(1 << 16, dtype=np.int64)
+    s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    if size < 4:
+        return ERR_TRUNCATED
+    code = 0
+    for pos in range(4):
+        code = (code << 8) | np.int64(data[pos])
+    pos = 4
+    rng = MASK32
+    for y in range(BACKOFF_TOP, BACKOFF_TOP + h):
+        r2, r1 = _row_start(pad, y)
+        r0 = 0
+        for x in range(BACKOFF_LEFT, BACKOFF_LEFT + w):
+            r2, r1, r0, ctx = _slide(pad, y, x, r2, r1, r0)
+            small = small_of[ctx]
+            bound = (rng * _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])) >> PROB_BITS
+            if code < bound:
+                rng = bound
+                bit = 0
+            else:
+                code -= bound
+                rng -= bound
+                bit = 1
+            _count(c0, c1, ctx, bit, LARGE_LIMIT)
+            _count(s0, s1, small, bit, SMALL_LIMIT)
+            pad[y, x] = bit
+            while rng < TOP:
+                if pos >= size:
+                    return ERR_TRUNCATED
+                rng = (rng << 8) & MASK32
+                code = ((code << 8) | np.int64(data[pos])) & MASK32
+                pos += 1
+    if code >= rng:
+        return ERR_CORRUPT
+    return pos

@@ -86,7 +86,12 @@ NAME_CODES: dict[str, tuple[str, ...]] = {
 
 #: What a frame's codec byte says its payload is (docs/format.md, "Frames").
 CODEC_BITS_BACK = 0
-FRAME_CODECS: dict[int, str] = {CODEC_BITS_BACK: "bits-back", 1: "bz2", 2: "context"}
+FRAME_CODECS: dict[int, str] = {
+    CODEC_BITS_BACK: "bits-back",
+    1: "bz2",
+    2: "context",
+    3: "backoff",
+}
 
 _CRC = struct.Struct("<I")
 #: A frame's head: payload length, codec, CRC32.

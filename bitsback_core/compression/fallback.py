@@ -16,8 +16,18 @@ bits-back message):
   0), estimated from counts in integer arithmetic, and coded with a range coder written
   in integers (``_bilevel.py``), so every machine decodes the same bytes. The model's
   statistics are shared by the frame's images, in order.
+* ``3`` (``backoff``): the same range coder with a stronger model, for frames unlike
+  digits and short frames (docs/performance.md, "Fallback codec 3"). Each pixel's
+  probability is the counts of its 16-pixel context (:data:`TEMPLATE_LARGE`) plus 32
+  pseudo-counts spread as the estimate of its 10-pixel context (:data:`TEMPLATE_SMALL`,
+  JBIG's three-line template), so a context seen rarely borrows from the small model that
+  has learned faster; the large model halves its counts sooner (1,000) and so follows a
+  drifting source. The frame's ``n`` pages ``(rows, width)`` are placed side by side as one
+  page ``(rows, n * width)`` and coded in raster order: a tile's left neighbour is the
+  previous image (tiles cut from one picture continue across their borders), and
+  the rows of all images are coded together (digits' statistics depend on the row).
 
-A codec sees images of shape ``(n, *shape)``. Codec 2 codes them as 2-D pages (see
+A codec sees images of shape ``(n, *shape)``. Codecs 2 and 3 code them as 2-D pages (see
 :func:`page_shape`): the last axis is a row; a flat image whose size is a square number
 (784 for 28 x 28 digits, the shape the datasets hand over) is coded as a square, since
 otherwise its vertical neighbours would be 28 pixels away, outside every template.
@@ -41,10 +51,14 @@ from bitsback_core.compression import _bilevel
 from bitsback_core.errors import BitsbackError
 
 __all__ = [
+    "CODEC_BACKOFF",
     "CODEC_BZ2",
     "CODEC_CONTEXT",
     "FALLBACK_CODECS",
     "TEMPLATE",
+    "TEMPLATE_LARGE",
+    "TEMPLATE_SMALL",
+    "BackoffCodec",
     "Bz2Codec",
     "ContextCodec",
     "FallbackCodec",
@@ -58,6 +72,7 @@ __all__ = [
 
 CODEC_BZ2 = 1
 CODEC_CONTEXT = 2
+CODEC_BACKOFF = 3
 
 #: Codec 2's template, bit ``k`` of the context is the pixel at ``(dy, dx)`` from the one
 #: being coded: five of the row two up, five of the row above, three to the left on the
@@ -70,6 +85,25 @@ TEMPLATE: tuple[tuple[int, int], ...] = (
     (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
     (0, -3), (0, -2), (0, -1),
     (-1, 3),
+)  # fmt: skip
+
+
+#: Codec 3's large template, bit ``k`` of its context is pixel ``k``: the row two up from
+#: 3 right to 3 left, the row above from 3 right to 2 left, the current row from 1 to 3
+#: left (codec 2's 14 pixels and two more of the row two up, in the order its compiled loop
+#: slides them in). Changing it, or its order, changes the format.
+TEMPLATE_LARGE: tuple[tuple[int, int], ...] = (
+    *((-2, 3 - k) for k in range(7)),
+    *((-1, 3 - k) for k in range(6)),
+    *((0, -1 - k) for k in range(3)),
+)
+#: Codec 3's small template, JBIG's three-line one (a subset of the large one): three
+#: pixels of the row two up, five of the row above, two to the left; bit ``k`` of the small
+#: context is pixel ``k``. Changing it changes the format.
+TEMPLATE_SMALL: tuple[tuple[int, int], ...] = (
+    (-2, -1), (-2, 0), (-2, 1),
+    (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
+    (0, -2), (0, -1),
 )  # fmt: skip
 
 
@@ -185,10 +219,29 @@ class Bz2Codec(FallbackCodec):
         return np.ascontiguousarray(bits[..., :width]).reshape(n, *shape)
 
 
-def _template_arrays() -> tuple[np.ndarray, np.ndarray, int, int]:
-    dy = np.array([d for d, _ in TEMPLATE], dtype=np.int64)
-    dx = np.array([d for _, d in TEMPLATE], dtype=np.int64)
+def _template_arrays(
+    template: Sequence[tuple[int, int]] = TEMPLATE,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    dy = np.array([d for d, _ in template], dtype=np.int64)
+    dx = np.array([d for _, d in template], dtype=np.int64)
     return dy, dx, int(-dy.min()), int(np.abs(dx).max())
+
+
+def _coder_capacities(pixels: int) -> tuple[int, int]:
+    """Output buffers to try: digits cost under 0.3 bits per pixel; a bad model can cost
+    at most about 17 bits per pixel (probabilities are at least 2^-16), so the second
+    always fits."""
+    return pixels // 4 + 1024, 3 * pixels + 1024
+
+
+def _check_read(name: str, read: int, size: int) -> None:
+    """FallbackError unless a range decoder read exactly the ``size`` bytes it was given."""
+    if read == _bilevel.ERR_TRUNCATED:
+        raise FallbackError(f"{name} frame is truncated: {size} bytes end early")
+    if read == _bilevel.ERR_CORRUPT:
+        raise FallbackError(f"{name} frame is damaged: the coder ends in an invalid state")
+    if read != size:
+        raise FallbackError(f"{name} frame has {size - read} bytes after its last image")
 
 
 class ContextCodec(FallbackCodec):
@@ -201,9 +254,7 @@ class ContextCodec(FallbackCodec):
         x = self.check(images)
         pages = x.reshape(x.shape[0], *page_shape(x.shape[1:]))
         dy, dx, top, left = _template_arrays()
-        # Digits cost under 0.3 bits per pixel; a bad model can cost at most about
-        # 17 bits per pixel (probabilities are at least 2^-16), so the retry always fits.
-        for capacity in (x.size // 4 + 1024, 3 * x.size + 1024):
+        for capacity in _coder_capacities(x.size):
             out = np.empty(capacity, dtype=np.uint8)
             size = int(_bilevel.encode_images(pages, dy, dx, top, left, out))
             if size >= 0:
@@ -219,19 +270,69 @@ class ContextCodec(FallbackCodec):
         buffer = np.frombuffer(bytes(data), dtype=np.uint8)
         dy, dx, top, left = _template_arrays()
         read = int(_bilevel.decode_images(buffer, out, dy, dx, top, left))
-        if read == _bilevel.ERR_TRUNCATED:
-            raise FallbackError(f"context frame is truncated: {len(buffer)} bytes end early")
-        if read == _bilevel.ERR_CORRUPT:
-            raise FallbackError("context frame is damaged: the coder ends in an invalid state")
-        if read != len(buffer):
-            raise FallbackError(
-                f"context frame has {len(buffer) - read} bytes after its last image"
-            )
+        _check_read(self.NAME, read, len(buffer))
         return out.reshape(n, *shape)
 
 
+def _small_of_large() -> np.ndarray:
+    """``small[ctx]``: codec 3's small context inside each 16-bit large context ``ctx``."""
+    large = np.arange(1 << len(TEMPLATE_LARGE), dtype=np.int64)
+    small = np.zeros_like(large)
+    for k, pixel in enumerate(TEMPLATE_SMALL):
+        small |= ((large >> TEMPLATE_LARGE.index(pixel)) & 1) << k
+    return small
+
+
+_SMALL_OF_LARGE = _small_of_large()
+
+
+class BackoffCodec(FallbackCodec):
+    """Codec 3: two-template back-off context model over the frame's images side by side."""
+
+    CODEC_ID = CODEC_BACKOFF
+    NAME = "backoff"
+
+    @staticmethod
+    def _pad(n: int, rows: int, width: int) -> np.ndarray:
+        top, left = _bilevel.BACKOFF_TOP, _bilevel.BACKOFF_LEFT
+        return np.zeros((top + rows, n * width + 2 * left), dtype=np.uint8)
+
+    def encode(self, images: np.ndarray) -> bytes:
+        x = self.check(images)
+        n = x.shape[0]
+        rows, width = page_shape(x.shape[1:])
+        top, left = _bilevel.BACKOFF_TOP, _bilevel.BACKOFF_LEFT
+        pad = self._pad(n, rows, width)
+        pad[top:, left : left + n * width] = (
+            x.reshape(n, rows, width).transpose(1, 0, 2).reshape(rows, n * width)
+        )
+        for capacity in _coder_capacities(x.size):
+            out = np.empty(capacity, dtype=np.uint8)
+            size = int(_bilevel.encode_page_backoff(pad, _SMALL_OF_LARGE, out))
+            if size >= 0:
+                return out[:size].tobytes()
+        raise AssertionError(
+            "the back-off coder overflowed its worst-case buffer"
+        )  # pragma: no cover
+
+    def decode(self, data: bytes, n: int, shape: Sequence[int]) -> np.ndarray:
+        n, shape = _check_shape(n, shape)
+        rows, width = page_shape(shape)
+        top, left = _bilevel.BACKOFF_TOP, _bilevel.BACKOFF_LEFT
+        pad = self._pad(n, rows, width)
+        buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+        read = int(_bilevel.decode_page_backoff(buffer, pad, _SMALL_OF_LARGE))
+        _check_read(self.NAME, read, len(buffer))
+        page = pad[top:, left : left + n * width].reshape(rows, n, width)
+        return np.ascontiguousarray(page.transpose(1, 0, 2)).reshape(n, *shape)
+
+
 #: Every fallback codec by its frame codec id.
-FALLBACK_CODECS: dict[int, FallbackCodec] = {CODEC_BZ2: Bz2Codec(), CODEC_CONTEXT: ContextCodec()}
+FALLBACK_CODECS: dict[int, FallbackCodec] = {
+    CODEC_BZ2: Bz2Codec(),
+    CODEC_CONTEXT: ContextCodec(),
+    CODEC_BACKOFF: BackoffCodec(),
+}
 
 
 def fallback_codec(codec_id: int) -> FallbackCodec:
@@ -256,8 +357,8 @@ def decode_fallback(codec_id: int, data: bytes, n: int, shape: Sequence[int]) ->
 def best_fallback(images: np.ndarray, codec_ids: Sequence[int] | None = None) -> tuple[int, bytes]:
     """``(codec_id, bytes)`` of the shortest fallback code (ties: the lower id).
 
-    Every codec is tried; they are cheap next to a bits-back code (codec 2 codes over
-    10,000 digits per second).
+    Every codec is tried; they are cheap next to a bits-back code (codecs 2 and 3 each code
+    over 5,000 digits per second).
     """
     x = _check_images(images)
     ids = sorted(FALLBACK_CODECS) if codec_ids is None else list(codec_ids)

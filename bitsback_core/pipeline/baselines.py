@@ -17,8 +17,8 @@ Two more know what a bilevel image is, so they are the bar that matters for bina
 images: JBIG (ITU T.82, JBIG-KIT's ``pbmtojbg -q``, sequential, its default template and
 options) on one PBM page tiling the images 100 to a row, and also on one page per image;
 and the file format's own fallback codecs (:mod:`bitsback_core.compression.fallback`), the
-context-model coder (``context``) and bz2 of packed rows (``bz2-rows``), each on the whole
-set as one frame. The fair comparison with a whole-set code is JBIG on the tiled page:
+context-model coders (``context``, codec 2; ``backoff``, codec 3) and bz2 of packed rows
+(``bz2-rows``), each on the whole set as one frame. The fair comparison with a whole-set code is JBIG on the tiled page:
 per image, JBIG pays its 20-byte header and relearns its statistics every 784 pixels.
 JBIG is optional: without ``pbmtojbg``/``jbgtopbm`` on PATH (Debian: ``jbigkit-bin``) its
 rows are reported as unavailable, never a failure.
@@ -46,7 +46,12 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from bitsback_core.compression.fallback import CODEC_BZ2, CODEC_CONTEXT, FALLBACK_CODECS
+from bitsback_core.compression.fallback import (
+    CODEC_BACKOFF,
+    CODEC_BZ2,
+    CODEC_CONTEXT,
+    FALLBACK_CODECS,
+)
 from bitsback_core.errors import BitsbackError
 
 __all__ = [
@@ -413,9 +418,10 @@ BASELINES: dict[str, Baseline] = {
     "jbig-images": JbigBaseline(tiled=False),
     "bz2-rows": FallbackBaseline(CODEC_BZ2, "level 9, packed rows"),
     "context": FallbackBaseline(CODEC_CONTEXT, "14-pixel template"),
+    "backoff": FallbackBaseline(CODEC_BACKOFF, "16- and 10-pixel templates, side by side"),
 }
 #: The baselines built for bilevel images (the generic ones know nothing of pixels).
-BILEVEL_BASELINES = ("jbig", "jbig-images", "context")
+BILEVEL_BASELINES = ("jbig", "jbig-images", "context", "backoff")
 
 
 def _unavailable(baseline: Baseline) -> str | None:

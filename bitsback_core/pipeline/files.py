@@ -9,8 +9,8 @@ different model rather than decoding garbage. Images are coded in frames of
 
 Each frame is stored with whichever is shorter (``fallback="auto"``, the default): its
 bits-back message (codec 0) or the best classical code of its images
-(:func:`~bitsback_core.compression.fallback.best_fallback`: bz2 or the context-model
-bilevel coder, codecs 1 and 2). A model that fits the images badly (thresholded scans,
+(:func:`~bitsback_core.compression.fallback.best_fallback`: bz2 or one of the two
+context-model bilevel coders, codecs 1, 2 and 3). A model that fits the images badly (thresholded scans,
 unfamiliar shapes) or a frame so short that the message's initial bits dominate then
 costs at most the frame's 9 bytes of framing more than a classical codec. The decoder
 dispatches on each frame's codec byte; a classical frame needs no model, so a model is
@@ -36,7 +36,7 @@ import mmap
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -259,7 +259,13 @@ class _Frame:
 
 
 def _code_frame(
-    coder: Coder, header: Header, index: int, rows: np.ndarray, fallback: str, advance: Advance
+    coder: Coder,
+    header: Header,
+    index: int,
+    rows: np.ndarray,
+    fallback: str,
+    advance: Advance,
+    fallback_codecs: Sequence[int] | None = None,
 ) -> _Frame:
     """Frame ``index`` of ``rows`` (``(n, obs_dim)`` uint8): its bits-back message, or with
     ``fallback="auto"`` the best classical code of its images when that is strictly shorter.
@@ -274,7 +280,8 @@ def _code_frame(
     encode_dataset(coder, rows, layout, message, advance)
     frame = _Frame(CODEC_BITS_BACK, message.to_frame_bytes(), message.net_bits, message.total_bits)
     if fallback == "auto":
-        codec, classical = best_fallback(rows.reshape(rows.shape[0], *header.image_shape))
+        images = rows.reshape(rows.shape[0], *header.image_shape)
+        codec, classical = best_fallback(images, fallback_codecs)
         if len(classical) < len(frame.payload):
             return _Frame(codec, classical, 8.0 * len(classical), 8 * len(classical))
     return frame
@@ -288,6 +295,7 @@ def _encode_frames(
     out: BinaryIO,
     advance: Advance,
     fallback: str,
+    fallback_codecs: Sequence[int] | None = None,
 ) -> tuple[float, int, tuple[int, ...]]:
     """Code frame after frame of ``x`` and append each to ``out`` at once; net and total
     bits and each frame's codec.
@@ -299,7 +307,7 @@ def _encode_frames(
     crc = header.checksum()
     for index in range(header.num_frames):
         rows = _rows(x, header.frame_slice(index), obs_dim)
-        frame = _code_frame(coder, header, index, rows, fallback, advance)
+        frame = _code_frame(coder, header, index, rows, fallback, advance, fallback_codecs)
         out.write(encode_frame(crc, index, frame.payload, frame.codec))
         net += frame.net_bits
         total += frame.total_bits
@@ -329,6 +337,7 @@ def compress_to_file(
     *,
     jobs: int | None = None,
     fallback: str = "auto",
+    fallback_codecs: Sequence[int] | None = None,
     session: CodingSession | None = None,
 ) -> CompressResult:
     """Encode ``images`` with the configured coder and write the compressed file.
@@ -343,7 +352,9 @@ def compress_to_file(
     :class:`VerificationError` and leaves no output (an existing file is kept). The
     output is always moved into place atomically. ``fallback`` (:data:`FALLBACK_MODES`):
     ``"auto"`` stores a frame with the best classical codec when that is shorter than its
-    bits-back message, ``"never"`` keeps every frame a bits-back message. ``session``: a
+    bits-back message, ``"never"`` keeps every frame a bits-back message;
+    ``fallback_codecs``: the classical codecs ``"auto"`` tries (default: all; e.g. ``[1, 2]``
+    writes a file as releases before codec 3 did). ``session``: a
     session already built from ``config`` and ``registry`` (its coder is used; nothing is
     loaded again).
     """
@@ -370,7 +381,7 @@ def compress_to_file(
             started = time.perf_counter()
             advance = progress("encode", x.shape[0])
             net_bits, total_bits, codecs = _encode_frames(
-                session.coder, x, header, obs_dim, fh, advance, fallback
+                session.coder, x, header, obs_dim, fh, advance, fallback, fallback_codecs
             )
             encode_s = time.perf_counter() - started
         if verify:

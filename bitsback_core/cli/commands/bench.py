@@ -41,6 +41,7 @@ BASELINE_NAMES = (
     "jbig-images",
     "bz2-rows",
     "context",
+    "backoff",
 )
 
 
@@ -143,7 +144,7 @@ def _add_baselines_parser(benches: Any) -> None:
             "stream; PNG and WebP code one file per image (sizes summed) and, as *-grid, one "
             "image tiling the whole set. JBIG (JBIG-KIT's pbmtojbg -q, when installed) codes "
             "one page tiling the images 100 to a row and, as jbig-images, one page per image. "
-            "bz2-rows and context are the file format's fallback frame codecs 1 and 2 on the "
+            "bz2-rows, context and backoff are the file format's fallback frame codecs 1, 2 and 3 on the "
             "whole set as one frame."
         ),
     )
@@ -381,7 +382,7 @@ def _baselines_table(
     terminal.table(title, columns, rows)
     terminal.result(
         "coded as: 'set, 1 stream' = all images' bits packed 8 per byte (np.packbits) in one "
-        "stream (bz2-rows: each row padded to a byte; context: our context-model coder); "
+        "stream (bz2-rows: each row padded to a byte; context, backoff: our context-model coders); "
         "'1 file/image' = one file per image, sizes summed; 'set, 1 grid image' = one image "
         "tiling all images; 'set, 1 page (100/row)' = one JBIG page, 100 images to a row (the "
         "fair JBIG figure). bits/dim counts every byte (headers included) over all pixels."

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitsback_core.compression.fallback import (
+    CODEC_BACKOFF,
     CODEC_BZ2,
     CODEC_CONTEXT,
     FALLBACK_CODECS,
@@ -100,14 +101,20 @@ def test_context_model_beats_bz2_on_structured_images() -> None:
     x = _blobs(200, seed=5)
     sizes = {i: len(check_round_trip(i, x)) for i in IDS}
     assert sizes[CODEC_CONTEXT] < 0.9 * sizes[CODEC_BZ2]
-    assert best_fallback(x) == (CODEC_CONTEXT, encode_fallback(CODEC_CONTEXT, x))
+    assert sizes[CODEC_BACKOFF] < sizes[CODEC_CONTEXT]
+    assert best_fallback(x) == (CODEC_BACKOFF, encode_fallback(CODEC_BACKOFF, x))
+    assert best_fallback(x, [CODEC_BZ2, CODEC_CONTEXT]) == (
+        CODEC_CONTEXT,
+        encode_fallback(CODEC_CONTEXT, x),
+    )
 
 
-def test_context_model_learns_across_images() -> None:
+@pytest.mark.parametrize("codec_id", [CODEC_CONTEXT, CODEC_BACKOFF])
+def test_context_model_learns_across_images(codec_id: int) -> None:
     """The statistics are shared by a frame's images: the 200th image costs less than the 1st."""
     x = _blobs(200, seed=7)
-    one = len(encode_fallback(CODEC_CONTEXT, x[:1]))
-    assert len(encode_fallback(CODEC_CONTEXT, x)) < 200 * one * 0.8
+    one = len(encode_fallback(codec_id, x[:1]))
+    assert len(encode_fallback(codec_id, x)) < 200 * one * 0.8
 
 
 def test_bz2_codec_is_packed_rows() -> None:
@@ -182,21 +189,23 @@ def test_bz2_refuses_garbage_and_padding_bits() -> None:
         decode_fallback(CODEC_BZ2, bz2.compress(bytes(9)), 1, (4, 4))
 
 
-def test_context_decoder_never_crashes_on_damage() -> None:
+@pytest.mark.parametrize("codec_id", [CODEC_CONTEXT, CODEC_BACKOFF])
+def test_context_decoder_never_crashes_on_damage(codec_id: int) -> None:
     """Flipped bytes decode to something or fail with one FallbackError; never a crash."""
     x = _blobs(3, seed=6)
-    data = bytearray(encode_fallback(CODEC_CONTEXT, x))
+    data = bytearray(encode_fallback(codec_id, x))
     rng = np.random.default_rng(0)
     for _ in range(50):
         damaged = bytearray(data)
         damaged[int(rng.integers(len(damaged)))] ^= 1 << int(rng.integers(8))
         try:
-            decode_fallback(CODEC_CONTEXT, bytes(damaged), 3, (28, 28))
+            decode_fallback(codec_id, bytes(damaged), 3, (28, 28))
         except FallbackError:
             pass
 
 
-def test_interpreted_loops_write_the_same_bytes() -> None:
+@pytest.mark.parametrize("codec_id", [CODEC_CONTEXT, CODEC_BACKOFF])
+def test_interpreted_loops_write_the_same_bytes(codec_id: int) -> None:
     """The integer loops give the same bytes compiled or run by Python (NUMBA_DISABLE_JIT=1)."""
     import os
     import subprocess
@@ -207,8 +216,8 @@ def test_interpreted_loops_write_the_same_bytes() -> None:
         "import sys, numpy as np\n"
         "from bitsback_core.compression.fallback import encode_fallback, decode_fallback\n"
         "x = np.frombuffer(bytes.fromhex(sys.argv[1]), dtype=np.uint8).reshape(3, 9, 13)\n"
-        "data = encode_fallback(2, x)\n"
-        "assert (decode_fallback(2, data, 3, (9, 13)) == x).all()\n"
+        f"data = encode_fallback({codec_id}, x)\n"
+        f"assert (decode_fallback({codec_id}, data, 3, (9, 13)) == x).all()\n"
         "print(data.hex())\n"
     )
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
@@ -219,4 +228,4 @@ def test_interpreted_loops_write_the_same_bytes() -> None:
         text=True,
         check=True,
     )
-    assert bytes.fromhex(done.stdout.strip()) == encode_fallback(CODEC_CONTEXT, x)
+    assert bytes.fromhex(done.stdout.strip()) == encode_fallback(codec_id, x)

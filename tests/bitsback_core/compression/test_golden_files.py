@@ -47,8 +47,8 @@ def test_golden_file_decodes_and_reencodes_to_the_same_bytes(
     again = tmp_path / "again.bbz"
     fallback = entry.get("fallback", "never")  # files from before the classical fallback: "never"
     written = compress_to_file(
-        case_config(values), registry, images, again,
-        frame_images=entry["frame_images"], verify=False, fallback=fallback,
+        case_config(values), registry, images, again, frame_images=entry["frame_images"],
+        verify=False, fallback=fallback, fallback_codecs=entry.get("fallback_codecs"),
     )  # fmt: skip
     assert again.read_bytes() == data
     assert list(written.frame_codecs) == entry.get("frame_codecs", [0] * written.num_frames)

@@ -43,6 +43,7 @@ SCOPES = {
     "jbig-images": PER_IMAGE,
     "bz2-rows": WHOLE_SET,
     "context": WHOLE_SET,
+    "backoff": WHOLE_SET,
 }
 HAVE_JBIG = not unavailable_baselines(["jbig"])
 needs_jbig = pytest.mark.skipif(not HAVE_JBIG, reason="JBIG-KIT (pbmtojbg, jbgtopbm) absent")
@@ -152,13 +153,14 @@ def test_on_the_seeded_test_images(
     # A model of bilevel images beats every generic codec, even on 40 images.
     generic = [r.bpd for r in results.values() if r.codec in ("gzip", "bz2", "lzma", "PNG", "WebP")]
     assert by_name["context" + WHOLE_SET].bpd < min(generic)
+    assert by_name["backoff" + WHOLE_SET].bpd < min(generic)
     if HAVE_JBIG:
         assert by_name["JBIG" + PAGE].bpd < by_name["JBIG" + PER_IMAGE].bpd
 
 
 def test_bilevel_baselines_are_named() -> None:
     assert set(BILEVEL_BASELINES) <= set(BASELINES)
-    assert {BASELINES[n].name for n in BILEVEL_BASELINES} == {"JBIG", "context"}
+    assert {BASELINES[n].name for n in BILEVEL_BASELINES} == {"JBIG", "context", "backoff"}
 
 
 def test_pbm_round_trip() -> None:

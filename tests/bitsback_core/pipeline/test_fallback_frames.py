@@ -3,7 +3,7 @@
 Real digits from the packaged EMNIST sample and the project's model ``mnist-elbo`` (by its
 catalogue name). With 12 images per frame the model wins on dynamically binarized digits
 (frames 0 and 2), while thresholded digits (frame 1) and a frame of one image (frame 3,
-whose message is mostly initial bits) are shorter with the context coder.
+whose message is mostly initial bits) are shorter with a context coder.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 from bitsback_core.cli.main import main as cli_main
 from bitsback_core.compression.container import CODEC_BITS_BACK, CompressedFile, ContainerError
 from bitsback_core.compression.fallback import (
+    CODEC_BACKOFF,
     CODEC_BZ2,
     CODEC_CONTEXT,
     best_fallback,
@@ -83,7 +84,7 @@ def test_each_frame_keeps_the_shorter_of_its_message_and_the_best_classical_code
 ) -> None:
     auto, never = (CompressedFile.read(path) for path in pair)
     assert never.codecs == (CODEC_BITS_BACK,) * 4
-    assert auto.codecs == (CODEC_BITS_BACK, CODEC_CONTEXT, CODEC_BITS_BACK, CODEC_CONTEXT)
+    assert auto.codecs == (CODEC_BITS_BACK, CODEC_BACKOFF, CODEC_BITS_BACK, CODEC_BACKOFF)
     assert auto.header == never.header
     for index, (codec, payload, message) in enumerate(
         zip(auto.codecs, auto.frames, never.frames, strict=True)
@@ -142,7 +143,7 @@ def test_classical_frames_need_no_model(
 
     out = tmp_path / "thresholded.bbz"
     result = compress_to_file(config(), registry, digits[FRAME:16], out, frame_images=2)
-    assert set(result.frame_codecs) <= {CODEC_BZ2, CODEC_CONTEXT}
+    assert set(result.frame_codecs) <= {CODEC_BZ2, CODEC_CONTEXT, CODEC_BACKOFF}
     container = CompressedFile.read(out)
     header = attrs.evolve(container.header, identity=b"\xab" * 16)  # no installed model has it
     unknown = CompressedFile(header=header, frames=container.frames, codecs=container.codecs)
@@ -160,7 +161,7 @@ def test_a_bz2_frame_decodes(
     frames[1], codecs[1] = encode_fallback(CODEC_BZ2, digits[FRAME : 2 * FRAME]), CODEC_BZ2
     resealed = CompressedFile(header=container.header, frames=tuple(frames), codecs=tuple(codecs))
     parsed = CompressedFile.from_bytes(resealed.to_bytes())
-    assert parsed.codecs == (0, 1, 0, 2)
+    assert parsed.codecs == (0, 1, 0, 3)
     decoded, _ = decode_container(parsed, registry, jobs=1)
     np.testing.assert_array_equal(decoded, digits)
 
@@ -168,7 +169,7 @@ def test_a_bz2_frame_decodes(
 @pytest.mark.parametrize(
     ("damage", "match"),
     [
-        (lambda p, c: (p[: len(p) // 2], c), "context frame is truncated"),
+        (lambda p, c: (p[: len(p) // 2], c), "backoff frame is truncated"),
         (lambda p, c: (p + b"\0\0\0", c), "bytes after its last image"),
         (lambda p, c: (p, CODEC_BZ2), "not a valid bz2 stream"),
         (lambda p, c: (encode_fallback(CODEC_BZ2, np.ones((12, 28, 28), np.uint8))[:-4], CODEC_BZ2), "truncated"),
@@ -220,10 +221,10 @@ def test_cli_fallback_option_and_info(
     )
     assert cli_main(["compress", str(tmp_path / "digits.npy"), "-o", str(auto), *common]) == 0
     assert CompressedFile.read(never).codecs == (0, 0, 0, 0)
-    assert CompressedFile.read(auto).codecs == (0, 2, 0, 2)
+    assert CompressedFile.read(auto).codecs == (0, 3, 0, 3)
     capsys.readouterr()
     assert cli_main(["info", str(auto)]) == 0
-    assert "codecs:      bits-back, context, bits-back, context" in capsys.readouterr().out
+    assert "codecs:      bits-back, backoff, bits-back, backoff" in capsys.readouterr().out
     assert cli_main(["info", str(never), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["frame_codecs"] == [0, 0, 0, 0]
     assert (
