@@ -418,7 +418,7 @@ BASELINES: dict[str, Baseline] = {
     "jbig-images": JbigBaseline(tiled=False),
     "bz2-rows": FallbackBaseline(CODEC_BZ2, "level 9, packed rows"),
     "context": FallbackBaseline(CODEC_CONTEXT, "14-pixel template"),
-    "backoff": FallbackBaseline(CODEC_BACKOFF, "16- and 10-pixel templates, side by side"),
+    "backoff": FallbackBaseline(CODEC_BACKOFF, "16+10-pixel templates"),
 }
 #: The baselines built for bilevel images (the generic ones know nothing of pixels).
 BILEVEL_BASELINES = ("jbig", "jbig-images", "context", "backoff")
