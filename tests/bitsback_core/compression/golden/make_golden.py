@@ -1,6 +1,6 @@
 """Write the golden files: small ``.bbz`` files per coder that every later release must read.
 
-    python tests/bitsback_core/compression/golden/make_golden.py
+    python tests/bitsback_core/compression/golden/make_golden.py [CASE ...]
 
 Each file is coded with the project's own checkpoints (``checkpoints/``, no ``../shared``)
 in portable arithmetic, so its bytes are the same on every machine. ``golden.json`` records
@@ -17,12 +17,15 @@ fallback) pins a file whose frames alternate between bits-back messages and the 
 coder (codec 2), on real digits from the packaged EMNIST sample. It was written before
 codec 3 existed, so it is re-encoded with the classical codecs 1 and 2 only
 (``fallback_codecs``; with codec 3 its two classical frames would be shorter).
+``mixed-codecs-3`` (added with codec 3) is the same images with every classical codec:
+its classical frames are codec 3 (and the IWAE(5) model, so that its header differs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +89,19 @@ CASES: dict[str, tuple[dict[str, Any], int, str]] = {
         "square-bool",
     ),  # fmt: skip
     "mixed-codecs": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 12, "sample-mixed"),
+    "mixed-codecs-3": ({"coder": "BitsBackCoder", "checkpoint": IWAE5}, 12, "sample-mixed"),
 }
 
 #: The ``fallback`` each case is written with (the others: ``"never"``).
-FALLBACK: dict[str, str] = {"mixed-codecs": "auto"}
+FALLBACK: dict[str, str] = {"mixed-codecs": "auto", "mixed-codecs-3": "auto"}
 #: The classical codecs a case's frames may use (the others: all): those of the release
 #: that wrote it, so that its images still encode to its bytes.
 FALLBACK_CODECS: dict[str, list[int]] = {"mixed-codecs": [1, 2]}
 #: The frame codecs a case must come out with (checked when it is written).
-EXPECTED_CODECS: dict[str, tuple[int, ...]] = {"mixed-codecs": (0, 2, 0, 2)}
+EXPECTED_CODECS: dict[str, tuple[int, ...]] = {
+    "mixed-codecs": (0, 2, 0, 2),
+    "mixed-codecs-3": (0, 3, 0, 3),
+}
 
 
 def sample_mixed_images() -> np.ndarray:
@@ -137,38 +144,50 @@ def case_config(values: dict[str, Any]) -> Config:
     )
 
 
-def main() -> None:
+def write_case(name: str, registry: Any) -> dict[str, Any]:
+    """Write case ``name``'s file; its ``golden.json`` record."""
+    values, frame_images, layout = CASES[name]
+    images = golden_images(layout)
+    path = HERE / f"{name}.bbz"
+    fallback = FALLBACK.get(name, "never")
+    codecs = FALLBACK_CODECS.get(name)
+    result = compress_to_file(
+        case_config(values), registry, images, path,
+        overwrite=True, frame_images=frame_images, fallback=fallback, fallback_codecs=codecs,
+    )  # fmt: skip
+    expected = EXPECTED_CODECS.get(name, (0,) * result.num_frames)
+    if result.frame_codecs != expected:
+        raise SystemExit(f"{name}: frame codecs {result.frame_codecs}, expected {expected}")
+    print(f"{name}: {path.stat().st_size} bytes")
+    return {
+        "values": {
+            k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v)
+            for k, v in values.items()
+        },
+        "frame_images": frame_images,
+        "fallback": fallback,
+        **({} if codecs is None else {"fallback_codecs": codecs}),
+        "frame_codecs": list(result.frame_codecs),
+        "layout": layout,
+        "images_sha256": images_sha256(images),
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "file_bytes": path.stat().st_size,
+    }
+
+
+def main(names: list[str]) -> None:
+    """Write the named cases (all with no names), keeping the other cases' records: a new
+    case is added with its name alone, and the existing files are not written again."""
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; known: {sorted(CASES)}")
     registry = load_registry()
-    record: dict[str, Any] = {}
-    for name, (values, frame_images, layout) in CASES.items():
-        images = golden_images(layout)
-        path = HERE / f"{name}.bbz"
-        fallback = FALLBACK.get(name, "never")
-        codecs = FALLBACK_CODECS.get(name)
-        result = compress_to_file(
-            case_config(values), registry, images, path,
-            overwrite=True, frame_images=frame_images, fallback=fallback, fallback_codecs=codecs,
-        )  # fmt: skip
-        expected = EXPECTED_CODECS.get(name, (0,) * result.num_frames)
-        if result.frame_codecs != expected:
-            raise SystemExit(f"{name}: frame codecs {result.frame_codecs}, expected {expected}")
-        record[name] = {
-            "values": {
-                k: (Path(v).relative_to(ROOT).as_posix() if k == "checkpoint" else v)
-                for k, v in values.items()
-            },
-            "frame_images": frame_images,
-            "fallback": fallback,
-            **({} if codecs is None else {"fallback_codecs": codecs}),
-            "frame_codecs": list(result.frame_codecs),
-            "layout": layout,
-            "images_sha256": images_sha256(images),
-            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "file_bytes": path.stat().st_size,
-        }
-        print(f"{name}: {path.stat().st_size} bytes")
-    (HERE / "golden.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    recorded = HERE / "golden.json"
+    record: dict[str, Any] = json.loads(recorded.read_text()) if names else {}
+    for name in names or list(CASES):
+        record[name] = write_case(name, registry)
+    recorded.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
