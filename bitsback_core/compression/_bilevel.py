@@ -1,4 +1,4 @@
-"""Compiled (numba) loops of the context-model bilevel coder (fallback codec 2).
+"""Compiled (numba) loops of the context-model bilevel coders (fallback codecs 2 and 3).
 
 Why compiled: every pixel is one adaptive probability and one arithmetic-coder step that
 depends on the previous one, so nothing vectorizes; a Python loop would code a few
@@ -11,9 +11,11 @@ results, because no value ever wraps around.
 
 The pieces:
 
-* **context**: the pixels of the template (offsets ``dy[k] <= 0`` rows up, ``dx[k]``
+* **context**: the pixels of the template (``TEMPLATE`` in ``fallback.py``: rows up and
   columns across; the current row only to the left) read from an image padded with zeros,
-  so out-of-image neighbours are 0; bit ``k`` of the context is template pixel ``k``;
+  so out-of-image neighbours are 0; bit ``k`` of the context is template pixel ``k``. The
+  loops keep each template row's pixels in a register that slides one column per pixel
+  (one read per row instead of one per template pixel);
 * **model**: two counts per context (``c0``, ``c1``), the probability of a 0 is
   ``(c0 * 16 + ALPHA) / ((c0 + c1) * 16 + 2 * ALPHA)`` in 16 bits, clamped to
   ``[1, 2^16 - 1]``; after the update, counts above ``LIMIT`` in total are halved
@@ -69,14 +71,6 @@ def _update(c0, c1, ctx, bit):  # type: ignore[no-untyped-def]  # pragma: no cov
 
 
 @numba.njit(cache=True, inline="always")
-def _context(pad, y, x, dy, dx):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    ctx = 0
-    for k in range(dy.shape[0]):
-        ctx |= np.int64(pad[y + dy[k], x + dx[k]]) << k
-    return ctx
-
-
-@numba.njit(cache=True, inline="always")
 def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Shift the top byte of ``low`` out: settle the cached byte (and any run of 0xFF) once
     a carry can no longer reach it. Returns the new ``(low, cache, cache_size, pos)``; a
@@ -100,16 +94,49 @@ def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def
     return low, cache, cache_size, pos
 
 
+#: Padding codec 2's pages need: rows above, columns each side.
+CONTEXT_TOP = 2
+CONTEXT_LEFT = 3
+
+
+@numba.njit(cache=True, inline="always")
+def _context_row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Codec 2's row registers at the padding column before the page's first column."""
+    r2 = 0
+    r1 = 0
+    for c in range(CONTEXT_LEFT - 3, CONTEXT_LEFT + 2):
+        r2 = (r2 >> 1) | (np.int64(pad[y - 2, c]) << 4)
+    for c in range(CONTEXT_LEFT - 3, CONTEXT_LEFT + 3):
+        r1 = (r1 >> 1) | (np.int64(pad[y - 1, c]) << 5)
+    return r2, r1
+
+
+@numba.njit(cache=True, inline="always")
+def _context_slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Move codec 2's row registers to column ``x``; returns them and its 14-bit context.
+
+    ``r2`` holds the row two up's pixels ``x-2 .. x+2`` (``x-2`` its bit 0), ``r1`` the row
+    above's ``x-2 .. x+3``, ``r0`` the current row's ``x-3 .. x-1``; in ``TEMPLATE``'s
+    order the context is ``r2 | (r1 & 31) << 5 | r0 << 10 | (r1 >> 5) << 13``.
+    """
+    r2 = (r2 >> 1) | (np.int64(pad[y - 2, x + 2]) << 4)
+    r1 = (r1 >> 1) | (np.int64(pad[y - 1, x + 3]) << 5)
+    r0 = (r0 >> 1) | (np.int64(pad[y, x - 1]) << 2)
+    return r2, r1, r0, r2 | ((r1 & 31) << 5) | (r0 << 10) | ((r1 >> 5) << 13)
+
+
 @numba.njit(cache=True)
-def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def encode_images(images, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Code ``images`` (``(n, h, w)`` uint8 of 0/1) into ``out``; the bytes written, or -1.
 
-    ``top``/``left`` are the padding the template needs above and to each side. -1 means
-    ``out`` was too small (the caller retries with a larger buffer).
+    Each image is a page padded with ``CONTEXT_TOP`` zero rows above and ``CONTEXT_LEFT``
+    zero columns each side. -1 means ``out`` was too small (the caller retries with a
+    larger buffer).
     """
     n, h, w = images.shape
-    c0 = np.zeros(1 << dy.shape[0], dtype=np.int64)
-    c1 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    top, left = CONTEXT_TOP, CONTEXT_LEFT
+    c0 = np.zeros(1 << 14, dtype=np.int64)
+    c1 = np.zeros(1 << 14, dtype=np.int64)
     pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
     low = 0
     rng = MASK32
@@ -121,10 +148,12 @@ def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-de
         for y in range(h):
             for x in range(w):
                 pad[y + top, x + left] = images[i, y, x]
-        for y in range(h):
-            for x in range(w):
-                ctx = _context(pad, y + top, x + left, dy, dx)
-                bit = pad[y + top, x + left]
+        for y in range(top, top + h):
+            r2, r1 = _context_row_start(pad, y)
+            r0 = 0
+            for x in range(left, left + w):
+                r2, r1, r0, ctx = _context_slide(pad, y, x, r2, r1, r0)
+                bit = pad[y, x]
                 bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
                 if bit:
                     low += bound
@@ -145,12 +174,13 @@ def encode_images(images, dy, dx, top, left, out):  # type: ignore[no-untyped-de
 
 
 @numba.njit(cache=True)
-def decode_images(data, out, dy, dx, top, left):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def decode_images(data, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Decode ``data`` into ``out`` (``(n, h, w)`` uint8); the bytes read, or an ``ERR_*`` code."""
     n, h, w = out.shape
+    top, left = CONTEXT_TOP, CONTEXT_LEFT
     size = data.shape[0]
-    c0 = np.zeros(1 << dy.shape[0], dtype=np.int64)
-    c1 = np.zeros(1 << dy.shape[0], dtype=np.int64)
+    c0 = np.zeros(1 << 14, dtype=np.int64)
+    c1 = np.zeros(1 << 14, dtype=np.int64)
     pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
     if size < 4:
         return ERR_TRUNCATED
@@ -160,9 +190,11 @@ def decode_images(data, out, dy, dx, top, left):  # type: ignore[no-untyped-def]
     pos = 4
     rng = MASK32
     for i in range(n):
-        for y in range(h):
-            for x in range(w):
-                ctx = _context(pad, y + top, x + left, dy, dx)
+        for y in range(top, top + h):
+            r2, r1 = _context_row_start(pad, y)
+            r0 = 0
+            for x in range(left, left + w):
+                r2, r1, r0, ctx = _context_slide(pad, y, x, r2, r1, r0)
                 bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
                 if code < bound:
                     rng = bound
@@ -172,8 +204,8 @@ def decode_images(data, out, dy, dx, top, left):  # type: ignore[no-untyped-def]
                     rng -= bound
                     bit = 1
                 _update(c0, c1, ctx, bit)
-                pad[y + top, x + left] = bit
-                out[i, y, x] = bit
+                pad[y, x] = bit
+                out[i, y - top, x - left] = bit
                 while rng < TOP:
                     if pos >= size:
                         return ERR_TRUNCATED

@@ -79,7 +79,8 @@ CODEC_BACKOFF = 3
 #: current row and one more to the upper right. Measured on the 10,000 EMNIST ``mnist``
 #: test images (docs/performance.md): 14 pixels beat 10 (JBIG's count) by 2-4% and 16 or
 #: 18 by nothing that lasts over both binarizations, and fewer contexts learn faster on
-#: short frames. Changing it changes the format.
+#: short frames. Changing it changes the format (and the compiled loop, which slides these
+#: pixels along the row in three registers).
 TEMPLATE: tuple[tuple[int, int], ...] = (
     (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
     (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
@@ -219,14 +220,6 @@ class Bz2Codec(FallbackCodec):
         return np.ascontiguousarray(bits[..., :width]).reshape(n, *shape)
 
 
-def _template_arrays(
-    template: Sequence[tuple[int, int]] = TEMPLATE,
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    dy = np.array([d for d, _ in template], dtype=np.int64)
-    dx = np.array([d for _, d in template], dtype=np.int64)
-    return dy, dx, int(-dy.min()), int(np.abs(dx).max())
-
-
 def _coder_capacities(pixels: int) -> tuple[int, int]:
     """Output buffers to try: digits cost under 0.3 bits per pixel; a bad model can cost
     at most about 17 bits per pixel (probabilities are at least 2^-16), so the second
@@ -253,10 +246,9 @@ class ContextCodec(FallbackCodec):
     def encode(self, images: np.ndarray) -> bytes:
         x = self.check(images)
         pages = x.reshape(x.shape[0], *page_shape(x.shape[1:]))
-        dy, dx, top, left = _template_arrays()
         for capacity in _coder_capacities(x.size):
             out = np.empty(capacity, dtype=np.uint8)
-            size = int(_bilevel.encode_images(pages, dy, dx, top, left, out))
+            size = int(_bilevel.encode_images(pages, out))
             if size >= 0:
                 return out[:size].tobytes()
         raise AssertionError(
@@ -268,8 +260,7 @@ class ContextCodec(FallbackCodec):
         rows, width = page_shape(shape)
         out = np.empty((n, rows, width), dtype=np.uint8)
         buffer = np.frombuffer(bytes(data), dtype=np.uint8)
-        dy, dx, top, left = _template_arrays()
-        read = int(_bilevel.decode_images(buffer, out, dy, dx, top, left))
+        read = int(_bilevel.decode_images(buffer, out))
         _check_read(self.NAME, read, len(buffer))
         return out.reshape(n, *shape)
 

@@ -1,9 +1,9 @@
-"""Fallback codec 3 (``backoff``) against a plain-Python reading of its definition.
+"""Fallback codecs 2 and 3 against a plain-Python reading of their definitions.
 
-The reference below is written from the description in ``fallback.py`` and ``_bilevel.py``
-(the templates as lists of offsets, the back-off estimate, the halving limits, the images
-side by side, the range coder), in Python integers only, and knows nothing of the compiled
-loop's sliding row registers or its small-context table.
+The references below are written from the descriptions in ``fallback.py``, ``_bilevel.py``
+and docs/format.md (the templates as lists of offsets, the estimates, the halving limits,
+the page layout, the range coder), in Python integers only, and know nothing of the
+compiled loops' sliding row registers or codec 3's small-context table.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from bitsback_core.compression.fallback import (
     CODEC_BACKOFF,
+    CODEC_CONTEXT,
     TEMPLATE,
     TEMPLATE_LARGE,
     TEMPLATE_SMALL,
@@ -98,6 +99,26 @@ def reference_encode(images: np.ndarray) -> bytes:
     return coder.finish()
 
 
+def reference_encode_context(images: np.ndarray) -> bytes:
+    """Codec 2: image by image, each a page padded with 0, one model for the frame."""
+    rows, width = page_shape(images.shape[1:])
+    counts: dict[int, list[int]] = {}
+    coder = _RangeEncoder()
+    for page in images.reshape(-1, rows, width):
+
+        def pixel(y: int, x: int) -> int:
+            return int(page[y, x]) if 0 <= y and 0 <= x < width else 0  # noqa: B023
+
+        for y in range(rows):
+            for x in range(width):
+                ctx = sum(pixel(y + dy, x + dx) << k for k, (dy, dx) in enumerate(TEMPLATE))
+                c0, c1 = counts.get(ctx, [0, 0])
+                p0 = min(max(((c0 * 16 + 6) << 16) // ((c0 + c1) * 16 + 12), 1), (1 << 16) - 1)
+                coder.code(int(page[y, x]), p0)
+                _halve(counts, ctx, int(page[y, x]), 4000)
+    return coder.finish()
+
+
 def _images(n: int, shape: tuple[int, ...], density: float, seed: int) -> np.ndarray:
     return (np.random.default_rng(seed).random((n, *shape)) < density).astype(np.uint8)
 
@@ -119,12 +140,24 @@ def test_compiled_coder_matches_the_reference(
     assert encode_fallback(CODEC_BACKOFF, x) == reference_encode(x)
 
 
+@pytest.mark.parametrize(
+    "n, shape, density, seed",
+    [(0, (3, 3), 0.5, 0), (1, (1,), 1.0, 1), (3, (5, 7), 0.3, 2), (4, (2, 3, 4), 0.6, 4)],
+)
+def test_codec_2_matches_its_reference(
+    n: int, shape: tuple[int, ...], density: float, seed: int
+) -> None:
+    x = _images(n, shape, density, seed)
+    assert encode_fallback(CODEC_CONTEXT, x) == reference_encode_context(x)
+
+
 def test_halving_and_long_runs_match_the_reference() -> None:
     """Enough pixels for both halving limits and carries through runs of 0xFF bytes."""
     x = np.zeros((2, 60, 40), dtype=np.uint8)
     x[:, 10:50, 5:35] = _images(2, (40, 30), 0.9, 6)
     x[1, ::7] = 1
     assert encode_fallback(CODEC_BACKOFF, x) == reference_encode(x)
+    assert encode_fallback(CODEC_CONTEXT, x) == reference_encode_context(x)
 
 
 def test_pinned_encoding() -> None:
