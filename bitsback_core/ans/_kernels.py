@@ -1,171 +1,259 @@
-"""Compiled (numba) inner loops of :class:`~bitsback_core.ans.message.Message`.
+"""The compiled (numba) rANS loops: ``spec.py``'s rules over many lanes at once.
 
-Why: a push or a pop of one lane row is a dozen small numpy operations (masking, fancy
-indexing, the spill and refill loops), and a BB-IS(50) image needs about a hundred rows,
-so the per-operation overhead, not the arithmetic, set the message's cost. These loops
-do the same integer arithmetic lane by lane in one call. Lanes are independent streams,
-so visiting them in any order gives the same state; everything that depends on an order
-across lanes (the words drawn from the seeded generator for empty lanes) stays in Python,
-in the order the numpy implementation used.
+Why compiled: a push or pop of one row of lanes is a dozen small numpy operations, and a
+BB-IS(50) image needs about a hundred rows, so Python's overhead, not the arithmetic, set
+the cost. Every loop here codes through two inlined helpers, :func:`encode` and
+:func:`decode`, which are ``ScalarLane.push`` and ``ScalarLane.commit`` on one lane of a
+:class:`Lanes` (a message's arrays). A lane refills itself from its stack or, when the
+stack is empty, with its next counter-based initial word (:func:`initial_word`), so lanes
+and chains never wait for each other and may run in any order, on any thread.
 
-All arithmetic is on uint64 (numba would promote a mix of signed and unsigned integers to
-float64, so every operand is cast explicitly). ``mask`` is a flat bool array over all
-lanes, or empty for "every lane".
+Only :class:`~bitsback_core.ans.message.Message` calls these; it owns the arrays. Status
+codes: 0 done, -1 an invalid push interval, -2 a pop interval that misses the cumulative
+frequency, -3 a strict message popped past its end. All arithmetic is on uint64 (numba
+would promote a mix of signed and unsigned integers to float64, so operands are cast).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any, NamedTuple
+
 import numba
 import numpy as np
 
-__all__ = ["decode_lanes", "push_lanes", "push_vector", "take_words"]
+from bitsback_core.distributions._gaussian_kernels import gaussian_row_ppf
+from bitsback_core.distributions._portable_kernels import fixed_gaussian_row_ppf
+from bitsback_core.distributions._row_kernels import (
+    bernoulli_row_ppf,
+    categorical_row_ppf,
+    uniform_row_ppf,
+)
+
+__all__ = ["Lanes", "Rows", "code_lanes", "initial_word", "mix64", "rows_kernel"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-# The rANS rules, once: every compiled loop (here and in ``_rows``) codes through these.
+class Lanes(NamedTuple):
+    """A message's arrays and settings; lane ``k`` is flat (``chain * lanes + lane``)."""
+
+    head: np.ndarray  # uint64 (lanes,)
+    words: np.ndarray  # uint32 (lanes, capacity): lane k's stack is words[k, :length[k]]
+    length: np.ndarray  # int64 (lanes,)
+    drawn: np.ndarray  # int64 (lanes,): initial words drawn so far
+    lprec: int
+    bprec: int
+    seed: np.uint64
+    strict: bool
 
 
-@numba.njit(cache=True, inline="always")
-def valid_interval(start, freq, top):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Whether ``[start, start + freq)`` is a codable interval of ``top = 2**prec``."""
-    return freq >= 1 and start >= 0 and start + freq <= top
+class Rows(NamedTuple):
+    """One vector of ``n`` elements per chain laid over rows of lanes (``codec``'s layout).
 
-
-@numba.njit(cache=True, inline="always")
-def encode_lane(head, words, lengths, k, start, freq, prec, lprec, bprec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Push ``[start, start + freq)`` of ``2**prec`` on lane ``k``, spilling words first.
-
-    Spills until ``head < freq * 2**(lprec - prec + bprec)`` so the new head fits.
+    Element ``j`` sits at position ``p = offset + n - 1 - j``: lane ``p % lanes``, row
+    ``p // lanes``. Rows ``first, first + step, ..., last`` are visited in that order; at
+    each position the element is pushed (if ``push_prec``), then popped (if ``pop_prec``).
     """
-    shift = np.uint64(lprec - prec + bprec)
-    bshift = np.uint64(bprec)
-    word_mask = np.uint64((np.int64(1) << bprec) - 1)
-    f = np.uint64(freq)
-    h = head[k]
-    while (h >> shift) >= f:
-        words[k, lengths[k]] = np.uint32(h & word_mask)
-        lengths[k] += 1
-        h = h >> bshift
-    head[k] = ((h // f) << np.uint64(prec)) + (h % f) + np.uint64(start)
+
+    lanes: int
+    active: np.ndarray  # bool (chains,): inactive chains are not changed
+    offset: int
+    n: int
+    first: int
+    last: int
+    step: int
+    pop_prec: int  # 0: push only
+    push_start: np.ndarray  # int64 (chains, n), or (0, 0) without a push
+    push_freq: np.ndarray
+    push_prec: int  # 0: pop only
+    out: np.ndarray  # int64 (3, chains, n): the popped symbols, starts and freqs
 
 
 @numba.njit(cache=True, inline="always")
-def decoded_head(head, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """The head after removing ``[start, start + freq)`` (which holds its cumulative frequency)."""
-    cf = head & np.uint64((np.int64(1) << prec) - 1)
-    return np.uint64(freq) * (head >> np.uint64(prec)) + (cf - np.uint64(start))
+def mix64(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """splitmix64's output function: a bijection of uint64 (a scalar or an array)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
-@numba.njit(cache=True)
-def push_lanes(
-    head: np.ndarray,
-    start: np.ndarray,
-    freq: np.ndarray,
-    mask: np.ndarray,
-    prec: int,
-    lprec: int,
-    bprec: int,
-    words: np.ndarray,
-    lengths: np.ndarray,
-) -> int:  # pragma: no cover - compiled
-    """Encode ``[start, start + freq)`` of ``2**prec`` on every masked lane, spilling words.
+@numba.njit(cache=True, inline="always")
+def initial_word(seed, lane, index):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Initial word ``index`` of flat lane ``lane`` under ``seed`` (uint64 scalars or arrays)."""
+    return mix64((mix64((mix64(seed + _GOLDEN) ^ lane) + _GOLDEN) ^ index) + _GOLDEN)
 
-    Returns 0, or -1 (and changes nothing) when an interval is invalid. ``words`` must have
-    room for ``ceil(prec / bprec)`` more words on every lane.
-    """
-    n = head.shape[0]
-    everyone = mask.shape[0] == 0
-    top = np.int64(1) << prec
-    for k in range(n):
-        if (everyone or mask[k]) and not valid_interval(start[k], freq[k], top):
-            return -1
-    for k in range(n):
-        if everyone or mask[k]:
-            encode_lane(head, words, lengths, k, start[k], freq[k], prec, lprec, bprec)
+
+@numba.njit(cache=True, inline="always")
+def valid(start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Whether ``[start, start + freq)`` is a codable interval of ``2**prec``."""
+    return freq >= 1 and start >= 0 and start + freq <= np.int64(1) << prec
+
+
+# The kernels bind each array of a tuple once, on its own line (``head = m[0]``), and pass
+# the arrays on: inside a prange body numba drops writes made through a field (``m.head``)
+# or through several arrays unpacked at once (numba issues 5872, 7135), and binding them in
+# the per-element helpers would cost reference counting per symbol.
+
+
+@numba.njit(cache=True, inline="always")
+def encode(m, head, words, length, k, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Push ``[start, start + freq)`` of ``2**prec`` (valid) on lane ``k``, spilling words."""
+    f, h, bprec = np.uint64(freq), head[k], np.uint64(m.bprec)
+    while (h >> np.uint64(m.lprec - prec + m.bprec)) >= f:
+        words[k, length[k]] = np.uint32(h & ((np.uint64(1) << bprec) - np.uint64(1)))
+        length[k] += 1
+        h >>= bprec
+    head[k] = ((h // f) << np.uint64(prec)) + h % f + np.uint64(start)
+
+
+@numba.njit(cache=True, inline="always")
+def decode(m, head, words, length, drawn, k, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Pop ``[start, start + freq)`` of ``2**prec`` from lane ``k`` and refill it; a status."""
+    cf = np.int64(head[k] & np.uint64((1 << prec) - 1))
+    if not (start <= cf and cf - start < freq):
+        return -2
+    h, bprec = np.uint64(freq) * (head[k] >> np.uint64(prec)) + np.uint64(cf - start), m.bprec
+    while h < np.uint64(1) << np.uint64(m.lprec):
+        if length[k] > 0:
+            length[k] -= 1
+            word = np.uint64(words[k, length[k]])
+        elif m.strict:
+            return -3
+        else:
+            word = initial_word(m.seed, np.uint64(k), np.uint64(drawn[k]))
+            word &= np.uint64((1 << bprec) - 1)
+            drawn[k] += 1
+        h = (h << np.uint64(bprec)) | word
+    head[k] = h
     return 0
 
 
 @numba.njit(cache=True)
-def decode_lanes(
-    head: np.ndarray, start: np.ndarray, freq: np.ndarray, mask: np.ndarray, prec: int, lprec: int
-) -> np.ndarray:
-    """Remove the symbol ``[start, start + freq)`` from every masked lane (no refill yet).
+def code_lanes(m, start, freq, mask, prec, pop):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Push (or, if ``pop``, commit) one interval per lane where ``mask`` (empty: everywhere).
 
-    Returns the lanes whose head fell below ``2**lprec``, in increasing order, or a single
-    ``-1`` (and changes nothing) when an interval does not hold the lane's cumulative frequency.
-    """  # pragma: no cover - compiled
-    n = head.shape[0]
-    everyone = mask.shape[0] == 0
-    cf_mask = np.uint64((np.int64(1) << prec) - 1)
-    for k in range(n):
-        if everyone or mask[k]:
-            cf = np.int64(head[k] & cf_mask)
-            if not (start[k] <= cf and cf - start[k] < freq[k]):
-                return np.full(1, -1, dtype=np.int64)
-    lower = np.uint64(1) << np.uint64(lprec)
-    low = np.empty(n, dtype=np.int64)
-    count = 0
-    for k in range(n):
-        if everyone or mask[k]:
-            head[k] = decoded_head(head[k], start[k], freq[k], prec)
-            if head[k] < lower:
-                low[count] = k
-                count += 1
-    return low[:count]
+    Checks every interval before changing a lane; returns a status.
+    """
+    head = m[0]
+    words = m[1]
+    length = m[2]
+    drawn = m[3]
+    lanes = np.flatnonzero(mask) if mask.shape[0] else np.arange(head.shape[0])
+    for k in lanes:
+        cf = np.int64(head[k] & np.uint64((1 << prec) - 1))
+        if pop and not (start[k] <= cf and cf - start[k] < freq[k]):
+            return -2
+        if not pop and not valid(start[k], freq[k], prec):
+            return -1
+    for k in lanes:
+        if not pop:
+            encode(m, head, words, length, k, start[k], freq[k], prec)
+        elif decode(m, head, words, length, drawn, k, start[k], freq[k], prec):
+            return -3  # the intervals were checked: only a strict message's end is left
+    return 0
 
 
-@numba.njit(cache=True)
-def take_words(
-    head: np.ndarray, lanes: np.ndarray, words: np.ndarray, lengths: np.ndarray, bprec: int
-) -> np.ndarray:
-    """Shift the top stack word into the head of each lane in ``lanes`` that has one.
+@numba.njit(cache=True, inline="always")
+def _chain(m, job, c, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Every element of chain ``c`` in ``job``'s row order: push it, pop one; a status."""
+    head = m[0]
+    words = m[1]
+    length = m[2]
+    drawn = m[3]
+    live = job[1][c]
+    push_start = job[8]
+    push_freq = job[9]
+    out = job[11]
+    lanes, end, push_prec, pop_prec = job.lanes, job.offset + job.n, job.push_prec, job.pop_prec
+    for row in range(job.first, job.last + job.step, job.step):
+        for p in range(max(job.offset, row * lanes), min(end, (row + 1) * lanes)):
+            j, k = end - 1 - p, (c - row) * lanes + p  # lane p % lanes of chain c
+            if live and push_prec:
+                if not valid(push_start[c, j], push_freq[c, j], push_prec):
+                    return -1
+                encode(m, head, words, length, k, push_start[c, j], push_freq[c, j], push_prec)
+            if pop_prec:
+                cf = np.int64(head[k] & np.uint64((1 << pop_prec) - 1)) if live else np.int64(0)
+                symbol, start, freq = ppf(params, c, j, cf)
+                out[0, c, j], out[1, c, j], out[2, c, j] = symbol, start, freq
+                code = (
+                    decode(m, head, words, length, drawn, k, start, freq, pop_prec) if live else 0
+                )
+                if code:
+                    return code
+    return 0
 
-    Returns the lanes whose stack was empty (in the order given): their words must be
-    drawn by the caller.
-    """  # pragma: no cover - compiled
-    bshift = np.uint64(bprec)
-    empty = np.empty(lanes.shape[0], dtype=np.int64)
-    count = 0
-    for j in range(lanes.shape[0]):
-        k = lanes[j]
-        if lengths[k] > 0:
-            lengths[k] -= 1
-            head[k] = (head[k] << bshift) | np.uint64(words[k, lengths[k]])
-        else:
-            empty[count] = k
-            count += 1
-    return empty[:count]
+
+@numba.njit(cache=True, inline="always")
+def _chains(m, job, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Every chain on numba's threads (chains are independent streams); the worst status."""
+    status = np.zeros(job[1].shape[0], dtype=np.int64)
+    for c in numba.prange(status.shape[0]):
+        status[c] = _chain(m, job, c, ppf, params)
+    return status.min()
+
+
+@numba.njit(cache=True, inline="always")
+def _push_only(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return np.int64(0), np.int64(0), np.int64(1)  # never called: a push-only job pops nothing
+
+
+# One kernel per built-in row program, each running the chains on numba's threads. Not
+# one kernel taking the program as an argument: a jitted function argument is typed by
+# its identity, which changes between processes, so the disk cache would never hit.
 
 
 @numba.njit(cache=True, parallel=True)
-def push_vector(head, words, lengths, lprec, bprec, lanes, active, offset, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Push element ``j`` of each active chain's ``(chains, n)`` intervals at position ``offset + n - 1 - j``.
+def _push(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, _push_only, params)
 
-    Position ``p`` is lane ``p % lanes``: each lane receives its positions in increasing
-    order, exactly as the row-by-row push; chains are split over numba's threads (they are
-    independent streams). Returns -1 (changing nothing) on an invalid interval. ``words``
-    must have room for every spilled word.
-    """
-    chains, n = start.shape
-    top = np.int64(1) << prec
-    for c in range(chains):
-        if active[c]:
-            for j in range(n):
-                if not valid_interval(start[c, j], freq[c, j], top):
-                    return -1
-    for c in numba.prange(chains):
-        if not active[c]:
-            continue
-        for p in range(offset, offset + n):
-            j = offset + n - 1 - p
-            encode_lane(
-                head,
-                words,
-                lengths,
-                c * lanes + p % lanes,
-                start[c, j],
-                freq[c, j],
-                prec,
-                lprec,
-                bprec,
-            )
-    return 0
+
+@numba.njit(cache=True, parallel=True)
+def _gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, gaussian_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _fixed_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, fixed_gaussian_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _bernoulli(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, bernoulli_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _uniform(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, uniform_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _categorical(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, categorical_row_ppf, params)
+
+
+_BUILT_IN = {
+    None: _push,
+    gaussian_row_ppf: _gaussian,
+    fixed_gaussian_row_ppf: _fixed_gaussian,
+    bernoulli_row_ppf: _bernoulli,
+    uniform_row_ppf: _uniform,
+    categorical_row_ppf: _categorical,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_for(ppf: Any) -> Any:
+    """A kernel for a third-party row program (compiled on first use in each process)."""
+
+    def kernel(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+        return _chains(m, job, ppf, params)
+
+    return numba.njit(parallel=True)(kernel)
+
+
+def rows_kernel(ppf: Any) -> Any:
+    """``kernel(lanes, rows, params) -> status`` for the row program ``ppf`` (None: push only)."""
+    return _BUILT_IN.get(ppf) or _kernel_for(ppf)

@@ -30,32 +30,22 @@ Use :meth:`copy` to keep a snapshot.
 
 from __future__ import annotations
 
+import copy
 import struct
-from typing import Callable, TypeVar
+from typing import Any, Callable
 
 import numpy as np
 
-from bitsback_core.ans._kernels import decode_lanes, push_lanes, take_words
+from bitsback_core.ans import _kernels
+from bitsback_core.ans._kernels import Lanes, Rows, code_lanes, mix64, rows_kernel
 
-__all__ = ["Message", "MessageFormatError", "EmptyStackError"]
+__all__ = ["Message", "MessageFormatError", "EmptyStackError", "initial_word", "mix64"]
 
 _MAGIC = b"BBANS3\x00\x00"
 _HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
 _EVERY_LANE = np.zeros(0, dtype=bool)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 #: Counter index of a lane's starting head (words drawn later use 0, 1, 2, ...).
 _HEAD_INDEX = np.uint64(2**64 - 1)
-
-
-# An array of words or one word (a seed, a frame index): mix64 keeps whichever it gets.
-_Words = TypeVar("_Words", np.ndarray, np.uint64)
-
-
-def mix64(x: _Words) -> _Words:
-    """splitmix64's output function: a bijection of uint64 that scrambles every bit."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def initial_word(seed: int, lane: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -63,11 +53,10 @@ def initial_word(seed: int, lane: np.ndarray, index: np.ndarray) -> np.ndarray:
 
     Counter-based (splitmix64 mixing of seed, lane and index): any lane can draw its
     ``index``-th word at any time, in any order, on any device, and get the same bits.
+    The compiled pops call the same function.
     """
-    with np.errstate(over="ignore"):
-        key = mix64(np.uint64(seed) + _GOLDEN)
-        h = mix64((key ^ np.asarray(lane, dtype=np.uint64)) + _GOLDEN)
-        return mix64((h ^ np.asarray(index, dtype=np.uint64)) + _GOLDEN)
+    lane, index = np.asarray(lane, np.uint64), np.asarray(index, np.uint64)
+    return _kernels.initial_word(np.uint64(seed), lane.reshape(-1), index.reshape(-1))
 
 
 def _log2_u64(a: np.ndarray) -> np.ndarray:
@@ -145,37 +134,25 @@ class Message:
 
     def copy(self) -> Message:
         """An independent snapshot (initial bits are counter-based: no generator state)."""
-        other = Message.__new__(Message)
-        other.shape, other.lprec, other.bprec = self.shape, self.lprec, self.bprec
-        other.seed, other.strict = self.seed, self.strict
-        other._head = self._head.copy()
-        other._head0 = self._head0.copy()
-        other._words = self._words.copy()
-        other._len = self._len.copy()
-        other._drawn = self._drawn.copy()
+        other = copy.copy(self)
+        for name in ("_head", "_head0", "_words", "_len", "_drawn"):
+            setattr(other, name, getattr(self, name).copy())
         return other
+
+    def _lanes(self) -> Lanes:
+        """The arrays the kernels change in place (:class:`~._kernels.Lanes`)."""
+        seed = np.uint64(self.seed)
+        head, words, length, drawn = self._head, self._words, self._len, self._drawn
+        return Lanes(head, words, length, drawn, self.lprec, self.bprec, seed, self.strict)
 
     def _lane_values(self, a: np.ndarray | int) -> np.ndarray:
         """``a`` broadcast to the message shape, as a flat contiguous int64 array."""
-        arr = np.asarray(a, dtype=np.int64)
-        if arr.shape != self.shape:
-            arr = np.broadcast_to(arr, self.shape)
-        return np.ascontiguousarray(arr).reshape(-1)
-
-    def _lane_mask(self, mask: np.ndarray | None) -> np.ndarray:
-        """Flat bool mask over the lanes, or an empty array for "every lane"."""
-        if mask is None:
-            return _EVERY_LANE
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != self.shape:
-            m = np.broadcast_to(m, self.shape)
-        return np.ascontiguousarray(m).reshape(-1)
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, np.int64), self.shape)).ravel()
 
     def _check_prec(self, prec: int) -> None:
         if not 1 <= prec <= self.lprec:
             raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
 
-    # ------------------------------------------------------------------ stack
     def _reserve(self, pushes_per_lane: int, prec: int) -> None:
         """Make room on every lane for ``pushes_per_lane`` pushes at ``prec``.
 
@@ -187,34 +164,20 @@ class Message:
             grown[:, : self._words.shape[1]] = self._words
             self._words = grown
 
-    def _refill(self, low: np.ndarray, empty: np.ndarray) -> None:
-        """Finish refilling the heads of ``low`` (flat lanes, increasing) after a first round.
-
-        The first round has shifted a stack word into every lane of ``low`` except
-        ``empty``, whose stacks were empty: those draw now, in lane order, one generator
-        call per round; lanes still below ``2**lprec`` repeat (only when ``bprec < lprec``).
-        That order is part of the format's behaviour: it decides which initial bits go where.
-        """
-        lower = np.uint64(1 << self.lprec)
-        while True:
-            if empty.size:
-                self._draw_words(empty)
-            low = low[self._head[low] < lower]
-            if not low.size:
-                return
-            empty = take_words(self._head, low, self._words, self._len, self.bprec)
-
-    def _draw_words(self, lanes: np.ndarray) -> None:
-        """Shift a word drawn from the generator into each of ``lanes`` (all stacks empty)."""
-        if self.strict:
-            raise EmptyStackError(
-                f"popped past the end of {lanes.size} lane(s): the message is corrupt or "
-                "truncated, or the decoder's settings differ from the encoder's"
+    def _raise_for(self, status: int) -> None:
+        """Turn a kernel's status (``_kernels``' docstring) into an exception."""
+        if status == -1:
+            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+        if status == -2:
+            raise ValueError(
+                "pop: the interval (of the row program or given to commit) does not contain "
+                "the cumulative frequency"
             )
-        mask = (1 << self.bprec) - 1
-        drawn = initial_word(self.seed, lanes, self._drawn[lanes]) & np.uint64(mask)
-        self._head[lanes] = (self._head[lanes] << np.uint64(self.bprec)) | drawn
-        self._drawn[lanes] += 1
+        if status == -3:
+            raise EmptyStackError(
+                "popped past the end of a lane: the message is corrupt or truncated, "
+                "or the decoder's settings differ from the encoder's"
+            )
 
     # ------------------------------------------------------------------ coding
     def push(
@@ -229,21 +192,7 @@ class Message:
         ``start`` and ``freq`` broadcast to ``(chains, lanes)``; lanes where ``mask`` is
         false are left untouched.
         """
-        self._check_prec(prec)
-        self._reserve(1, prec)
-        status = push_lanes(
-            self._head,
-            self._lane_values(start),
-            self._lane_values(freq),
-            self._lane_mask(mask),
-            prec,
-            self.lprec,
-            self.bprec,
-            self._words,
-            self._len,
-        )
-        if status < 0:
-            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+        self._code_lanes(start, freq, prec, mask, pop=False)
 
     def peek(self, prec: int, mask: np.ndarray | None = None) -> np.ndarray:
         """First phase of a pop: the cumulative frequency in ``[0, 2**prec)`` of each lane.
@@ -253,9 +202,7 @@ class Message:
         """
         self._check_prec(prec)
         cf = (self._head & np.uint64((1 << prec) - 1)).astype(np.int64).reshape(self.shape)
-        if mask is not None:
-            cf = np.where(np.broadcast_to(mask, self.shape), cf, 0)
-        return cf
+        return cf if mask is None else np.where(np.broadcast_to(mask, self.shape), cf, 0)
 
     def commit(
         self,
@@ -265,20 +212,14 @@ class Message:
         mask: np.ndarray | None = None,
     ) -> None:
         """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
+        self._code_lanes(start, freq, prec, mask, pop=True)
+
+    def _code_lanes(self, start: Any, freq: Any, prec: int, mask: Any, pop: bool) -> None:
         self._check_prec(prec)
-        low = decode_lanes(
-            self._head,
-            self._lane_values(start),
-            self._lane_values(freq),
-            self._lane_mask(mask),
-            prec,
-            self.lprec,
-        )
-        if low.size == 1 and low[0] < 0:
-            raise ValueError(
-                "commit: the interval does not contain the peeked cumulative frequency"
-            )
-        self._refill(low, take_words(self._head, low, self._words, self._len, self.bprec))
+        self._reserve(0 if pop else 1, prec)
+        flags = _EVERY_LANE if mask is None else self._lane_values(mask).astype(bool)
+        values = self._lane_values(start), self._lane_values(freq)
+        self._raise_for(code_lanes(self._lanes(), *values, flags, prec, pop))
 
     def pop(
         self,
@@ -291,6 +232,20 @@ class Message:
         symbol, start, freq = lookup(cf)
         self.commit(start, freq, prec, mask)
         return symbol
+
+    def code_rows(self, rows: Rows, program: tuple[Any, tuple[Any, ...]] | None = None) -> None:
+        """Push and/or pop one vector laid over rows of lanes (:class:`~._kernels.Rows`).
+
+        ``program`` is the popped distribution's ``row_program()`` (None: a push only); the
+        popped symbols, starts and freqs land in ``rows.out``. Chains run on numba's threads.
+        """
+        if rows.push_prec:
+            self._check_prec(rows.push_prec)
+            self._reserve(-(-rows.n // rows.lanes), rows.push_prec)  # ceil(n / lanes) a lane
+        if rows.pop_prec:
+            self._check_prec(rows.pop_prec)
+        ppf, params = program or (None, ())
+        self._raise_for(rows_kernel(ppf)(self._lanes(), rows, params))
 
     # ------------------------------------------------------------------ accounting
     def _lane_bits(self, counts: np.ndarray) -> np.ndarray:
@@ -338,16 +293,7 @@ class Message:
         """
         chains, lanes = self.shape
         header = _HEADER.pack(_MAGIC, self.lprec, self.bprec, chains, lanes, self.seed)
-        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
-        return b"".join(
-            [
-                header,
-                self._head.astype("<u8").tobytes(),
-                self._len.astype("<u4").tobytes(),
-                self._drawn.astype("<u4").tobytes(),
-                np.asarray(words, dtype="<u4").tobytes(),
-            ]
-        )
+        return header + self._tables(drawn=True)
 
     @classmethod
     def from_bytes(cls, data: bytes, strict: bool = True) -> Message:
@@ -360,37 +306,8 @@ class Message:
         if magic != _MAGIC:
             raise MessageFormatError("not a bitsback rANS message (bad magic bytes)")
         msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
-        n = chains * lanes
-        offset = _HEADER.size
-        need = offset + 16 * n
-        if len(data) < need:
-            raise MessageFormatError(
-                f"message truncated: {len(data)} bytes, lane table needs {need}"
-            )
-        head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
-        lengths = np.frombuffer(data, "<u4", n, offset + 8 * n).astype(np.int64)
-        drawn = np.frombuffer(data, "<u4", n, offset + 12 * n).astype(np.int64)
-        offset = need
-        if np.any(head < (1 << lprec)) or (
-            lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))
-        ):
-            raise MessageFormatError("message heads out of range: corrupt data")
-        total_words = int(lengths.sum())
-        if np.any(lengths < 0) or np.any(drawn < 0) or len(data) != offset + 4 * total_words:
-            raise MessageFormatError(
-                f"message size mismatch: {len(data) - offset} bytes of words, expected {4 * total_words}"
-            )
-        words = np.frombuffer(data, "<u4", total_words, offset).astype(np.uint32)
-        if bprec < 32 and np.any(words >> np.uint32(bprec)):
-            raise MessageFormatError("stack word wider than bprec: corrupt data")
-        msg._head = head.copy()  # msg._head0: regenerated by the constructor from the seed
-        msg._len = lengths.copy()
-        msg._drawn = drawn.copy()
-        msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
-        msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
-        return msg
+        return msg._load_tables(data, _HEADER.size, drawn=True)
 
-    # ------------------------------------------------------------------ frame bytes
     def to_frame_bytes(self) -> bytes:
         """Serialize compactly for a ``.bbz`` frame: heads, stack lengths, words (see docs/format.md).
 
@@ -399,14 +316,7 @@ class Message:
         not need the counts, because it checks :meth:`is_initial_state` instead of
         ``net_bits == 0``. Per lane that is 12 bytes besides the words.
         """
-        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
-        return b"".join(
-            [
-                self._head.astype("<u8").tobytes(),
-                self._len.astype("<u4").tobytes(),
-                np.asarray(words, dtype="<u4").tobytes(),
-            ]
-        )
+        return self._tables(drawn=False)
 
     @classmethod
     def from_frame_bytes(
@@ -424,32 +334,44 @@ class Message:
         the lane table, so damaged bytes become a :class:`MessageFormatError`. The drawn-word
         counts are unknown (zero), so ``net_bits`` of the result is not meaningful.
         """
-        chains, lanes = (int(s) for s in shape)
-        n = chains * lanes
-        if n < 1 or len(data) < 12 * n:
+        if shape[0] * shape[1] < 1:
+            raise MessageFormatError(f"message shape must be positive, got {shape}")
+        msg = cls(shape, lprec=lprec, bprec=bprec, seed=seed, strict=strict)
+        return msg._load_tables(data, 0, drawn=False)
+
+    def _tables(self, drawn: bool) -> bytes:
+        """Heads (u64), stack lengths (u32), drawn-word counts (u32, if ``drawn``), words (u32)."""
+        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
+        tables = [self._head.astype("<u8"), self._len.astype("<u4")]
+        tables += [self._drawn.astype("<u4")] * drawn + [words.astype("<u4")]
+        return b"".join(table.tobytes() for table in tables)
+
+    def _load_tables(self, data: bytes, offset: int, drawn: bool) -> Message:
+        """Read :meth:`_tables` from ``data[offset:]`` into this message, validating first."""
+        n, span = self.num_lanes, self.lprec + self.bprec
+        words_at = offset + (16 if drawn else 12) * n
+        if len(data) < words_at:
             raise MessageFormatError(
-                f"message truncated: {len(data)} bytes, lane table needs {12 * n}"
+                f"message truncated: {len(data)} bytes, lane table needs {words_at}"
             )
-        msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
-        head = np.frombuffer(data, "<u8", n, 0).astype(np.uint64)
-        lengths = np.frombuffer(data, "<u4", n, 8 * n).astype(np.int64)
-        if np.any(head < (1 << lprec)) or (
-            lprec + bprec < 64 and np.any(head >> np.uint64(lprec + bprec))
-        ):
+        head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
+        lengths = np.frombuffer(data, "<u4", n, offset + 8 * n).astype(np.int64)
+        if np.any(head < (1 << self.lprec)) or (span < 64 and np.any(head >> np.uint64(span))):
             raise MessageFormatError("message heads out of range: corrupt data")
-        total_words = int(lengths.sum())
-        if len(data) != 12 * n + 4 * total_words:
+        total = int(lengths.sum())
+        if len(data) != words_at + 4 * total:
             raise MessageFormatError(
-                f"message size mismatch: {len(data) - 12 * n} bytes of words, expected {4 * total_words}"
+                f"message size mismatch: {len(data) - words_at} bytes of words, expected {4 * total}"
             )
-        words = np.frombuffer(data, "<u4", total_words, 12 * n).astype(np.uint32)
-        if bprec < 32 and np.any(words >> np.uint32(bprec)):
+        words = np.frombuffer(data, "<u4", total, words_at).astype(np.uint32)
+        if self.bprec < 32 and np.any(words >> np.uint32(self.bprec)):
             raise MessageFormatError("stack word wider than bprec: corrupt data")
-        msg._head = head.copy()
-        msg._len = lengths
-        msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
-        msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
-        return msg
+        if drawn:
+            self._drawn = np.frombuffer(data, "<u4", n, offset + 12 * n).astype(np.int64)
+        self._head, self._len = head, lengths  # self._head0: the constructor's, from the seed
+        self._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
+        self._words[np.arange(self._words.shape[1]) < lengths[:, None]] = words
+        return self
 
     def is_initial_state(self) -> bool:
         """Whether the message is back where an encoder with this seed started.
