@@ -1,7 +1,15 @@
 """Compiled integer kernels of the portable distributions (see :mod:`bitsback_core.portable`).
 
-Each element is computed by one thread with integer operations only, so results do not
-depend on the thread count, the CPU or numba being enabled.
+Each element is computed with integer operations only, so results do not depend on the
+CPU or numba being enabled.
+
+Why the loops are serial (``parallel=False``): every call here is a few milliseconds at
+most (1,000 rows of 784 coins for BB-IS(50)), and a numba parallel region ends in a
+barrier. On a machine shared with other jobs one of the two threads is often descheduled,
+and the barrier then waits for its time slice: measured on two shared cores (load 4 to 6),
+the serial loops took 4 to 9 ms where the parallel ones took 14 to 22 ms (median of
+interleaved runs), and even their best case was no faster. The float64 products around
+them stay multi-threaded (BLAS), and they are most of the work.
 """
 
 from __future__ import annotations
@@ -9,13 +17,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from bitsback_core.portable.kernels import count_one, gaussian_start, table_args
+from bitsback_core.portable.formats import LATENT_BITS
+from bitsback_core.portable.kernels import count_one, gaussian_start, ilookup
 
 __all__ = [
+    "clamp_and_invert",
     "fixed_counts",
     "fixed_gaussian_cdf",
     "fixed_gaussian_ppf_interval",
     "fixed_gaussian_row_ppf",
+    "fixed_gaussian_start_table",
+    "fixed_gaussian_table_ppf",
     "sum_log2_from_counts",
     "sum_log2_from_fixed_logits",
 ]
@@ -38,12 +50,12 @@ def _search(m, inv_s, edges, n, prec, full, cf, nd, nd_lo, nd_last):  # type: ig
     return lo, s_lo, s_hi - s_lo  # invariant: s_hi == start(hi + 1), and lo == hi here
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _cdf(m, inv_s, idx, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = m.shape[0]
     start = np.empty(size, dtype=np.int64)
     freq = np.empty(size, dtype=np.int64)
-    for e in numba.prange(size):
+    for e in range(size):
         s = gaussian_start(idx[e], n, m[e], inv_s[e], edges, prec, full, nd, nd_lo, nd_last)
         start[e] = s
         freq[e] = (
@@ -52,13 +64,13 @@ def _cdf(m, inv_s, idx, edges, n, prec, full, nd, nd_lo, nd_last):  # type: igno
     return start, freq
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _ppf_interval(m, inv_s, cf, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = m.shape[0]
     sym = np.empty(size, dtype=np.int64)
     start = np.empty(size, dtype=np.int64)
     freq = np.empty(size, dtype=np.int64)
-    for e in numba.prange(size):
+    for e in range(size):
         sym[e], start[e], freq[e] = _search(
             m[e], inv_s[e], edges, n, prec, full, cf[e], nd, nd_lo, nd_last
         )
@@ -75,61 +87,179 @@ def fixed_gaussian_ppf_interval(m, inv_s, cf, edges, n, prec, full, ndtr):  # ty
     return _ppf_interval(m, inv_s, cf, edges, np.int64(n), np.int64(prec), bool(full), *ndtr)
 
 
+@numba.njit(cache=True, inline="always")
+def _table_search(starts, u, n, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """:func:`_search` in row ``u`` of a start table (``starts[u, i] == start(i)``, ``i <= n``).
+
+    The same rule (largest ``i`` with ``start(i) <= cf``) on the same integers, so the same
+    answer; each probe is one load instead of a table interpolation.
+    """
+    lo, hi = np.int64(0), np.int64(n - 1)
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if starts[u, mid] <= cf:
+            lo = mid
+        else:
+            hi = mid - 1
+    s = starts[u, lo]
+    return lo, s, starts[u, lo + 1] - s
+
+
 @numba.njit(cache=True)
-def fixed_gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row program; params ``(mean, inv_std, edges, n, prec, full, ndtr values, lo, last)``."""
-    m, inv_s, edges, n, prec, full, nd, nd_lo, nd_last = params
-    return _search(m[c, j], inv_s[c, j], edges, n, prec, full, cf, nd, nd_lo, nd_last)
-
-
-@numba.njit(cache=True, parallel=True)
-def _counts(logits, prec, logit_bits, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    rows, cols = logits.shape
-    out = np.empty((rows, cols), dtype=np.int64)
-    for r in numba.prange(rows):
-        for c in range(cols):
-            out[r, c] = count_one(logits[r, c], prec, sig, sig_lo, sig_last, logit_bits)
+def _start_table(m, inv_s, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    size = m.shape[0]
+    out = np.empty((size, n + 1), dtype=np.int64)
+    for e in range(size):
+        for i in range(n + 1):
+            out[e, i] = gaussian_start(i, n, m[e], inv_s[e], edges, prec, full, nd, nd_lo, nd_last)
     return out
 
 
-def fixed_counts(logits: np.ndarray, prec: int, logit_bits: int, sigmoid: tuple) -> np.ndarray:  # type: ignore[type-arg]
-    """Counts of ones of coins with fixed-point ``logits`` (2-D int64)."""
-    return _counts(
-        np.ascontiguousarray(logits, dtype=np.int64), np.int64(prec), np.int64(logit_bits), *sigmoid
+def fixed_gaussian_start_table(m, inv_s, edges, n, prec, full, ndtr):  # type: ignore[no-untyped-def]
+    """``start(i)`` for every bucket edge ``i in [0, n]`` of each (flat) element: ``(size, n + 1)``."""
+    return _start_table(m, inv_s, edges, np.int64(n), np.int64(prec), bool(full), *ndtr)
+
+
+@numba.njit(cache=True)
+def _table_ppf(starts, width, cf, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    rows, cols = cf.shape
+    sym = np.empty((rows, cols), dtype=np.int64)
+    start = np.empty((rows, cols), dtype=np.int64)
+    freq = np.empty((rows, cols), dtype=np.int64)
+    for r in range(rows):
+        for j in range(cols):
+            sym[r, j], start[r, j], freq[r, j] = _table_search(
+                starts, r * width + j % width, n, cf[r, j]
+            )
+    return sym, start, freq
+
+
+def fixed_gaussian_table_ppf(starts, width, cf, n):  # type: ignore[no-untyped-def]
+    """``(bucket, start, freq)`` of a 2-D ``cf``; element ``(r, j)`` reads table row ``r * width + j % width``."""
+    return _table_ppf(
+        starts, np.int64(width), np.ascontiguousarray(cf, dtype=np.int64), np.int64(n)
     )
 
 
-@numba.njit(cache=True, parallel=True)
-def _sum_log2(values, from_logits, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row sums of ``log2 freq``: ``values`` are fixed-point logits, or counts of ones if not ``from_logits``."""
+@numba.njit(cache=True)
+def fixed_gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row program; params ``(mean, inv_std, edges, n, prec, full, ndtr values, lo, last,
+    starts, width)``: with a start table (``starts.shape[0] > 0``), element ``(c, j)`` reads
+    row ``c * width + j % width`` of it (a tiled batch, see ``FixedGaussian``)."""
+    m, inv_s, edges, n, prec, full, nd, nd_lo, nd_last, starts, width = params
+    if starts.shape[0] > 0:
+        return _table_search(starts, c * width + j % width, n, cf)
+    return _search(m[c, j], inv_s[c, j], edges, n, prec, full, cf, nd, nd_lo, nd_last)
+
+
+@numba.njit(cache=True)
+def _clamp(mean, log_std, mean_limit, ls_lo, ls_hi, ex, ex_lo, ex_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    size = mean.shape[0]
+    m = np.empty(size, dtype=np.int64)
+    inv_s = np.empty(size, dtype=np.int64)
+    for e in range(size):
+        m[e] = min(max(mean[e], -mean_limit), mean_limit)
+        ls = min(max(log_std[e], ls_lo), ls_hi)
+        inv_s[e] = ilookup(ex, ex_lo, ex_last, -ls, LATENT_BITS)
+    return m, inv_s
+
+
+def clamp_and_invert(mean, log_std, mean_limit, log_std_range, exp):  # type: ignore[no-untyped-def]
+    """Clamped means and ``1 / std = exp(-clamped log_std)`` from the ``exp`` table (flat int64)."""
+    return _clamp(
+        mean, log_std, np.int64(mean_limit), np.int64(log_std_range[0]),
+        np.int64(log_std_range[1]), *exp,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _fixed_logit(values, r, c, shift):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Element ``(r, c)`` as a fixed-point logit: int64 logits as they are (``shift`` 0), or a
+    float64 accumulator of exact integers rescaled by ``shift`` bits (round half up), the
+    rescale of :func:`~bitsback_core.portable.kernels.rescale_layer` fused into the reader."""
+    v = np.int64(values[r, c])
+    if shift > 0:
+        return (v + (np.int64(1) << (shift - 1))) >> shift
+    return v
+
+
+@numba.njit(cache=True)
+def _counts(values, shift, prec, logit_bits, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    rows, cols = values.shape
+    out = np.empty((rows, cols), dtype=np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            logit = _fixed_logit(values, r, c, shift)
+            out[r, c] = count_one(logit, prec, sig, sig_lo, sig_last, logit_bits)
+    return out
+
+
+def fixed_counts(
+    logits: np.ndarray, prec: int, logit_bits: int, sigmoid: tuple, shift: int = 0
+) -> np.ndarray:  # type: ignore[type-arg]
+    """Counts of ones of coins with fixed-point ``logits`` (2-D int64).
+
+    ``shift > 0``: ``logits`` is a float64 accumulator holding exact integers with
+    ``logit_bits + shift`` fraction bits (a portable network's last product, unrounded).
+    """
+    values = logits if shift > 0 else np.asarray(logits, dtype=np.int64)
+    return _counts(
+        np.ascontiguousarray(values),
+        np.int64(shift),
+        np.int64(prec),
+        np.int64(logit_bits),
+        *sigmoid,
+    )
+
+
+@numba.njit(cache=True)
+def _sum_log2_logits(values, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row sums of ``log2 freq`` of coins with fixed-point logits (see :func:`_fixed_logit`)."""
     rows, cols = values.shape
     total = np.int64(1) << prec
     out = np.empty(rows, dtype=np.int64)
-    for r in numba.prange(rows):
+    for r in range(rows):
         x = symbols[r // repeat]
         acc = np.int64(0)
         for c in range(cols):
-            c1 = (
-                count_one(values[r, c], prec, sig, sig_lo, sig_last, logit_bits)
-                if from_logits
-                else values[r, c]
-            )
-            acc += log2[c1] if x[c] != 0 else log2[total - c1]
+            logit = _fixed_logit(values, r, c, shift)
+            c1 = count_one(logit, prec, sig, sig_lo, sig_last, logit_bits)
+            acc += log2[c1 if x[c] != 0 else total - c1]
         out[r] = acc
     return out
 
 
-def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, logit_bits, log2, sigmoid):  # type: ignore[no-untyped-def]
-    """Row ``r``: sum of ``log2 freq`` (fixed point) of ``symbols[r // repeat]`` under the coins."""
-    return _sum_log2(
-        np.ascontiguousarray(logits, dtype=np.int64), True, np.ascontiguousarray(symbols), np.int64(repeat),
+@numba.njit(cache=True)
+def _sum_log2_counts(counts, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row sums of ``log2 freq`` of coins with known counts of ones."""
+    rows, cols = counts.shape
+    total = np.int64(1) << prec
+    out = np.empty(rows, dtype=np.int64)
+    for r in range(rows):
+        x = symbols[r // repeat]
+        acc = np.int64(0)
+        for c in range(cols):
+            c1 = counts[r, c]
+            acc += log2[c1 if x[c] != 0 else total - c1]
+        out[r] = acc
+    return out
+
+
+def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, logit_bits, log2, sigmoid, shift=0):  # type: ignore[no-untyped-def]
+    """Row ``r``: sum of ``log2 freq`` (fixed point) of ``symbols[r // repeat]`` under the coins.
+
+    ``shift``: as for :func:`fixed_counts` (logits still in a float64 accumulator).
+    """
+    values = logits if shift > 0 else np.asarray(logits, dtype=np.int64)
+    return _sum_log2_logits(
+        np.ascontiguousarray(values), np.int64(shift), np.ascontiguousarray(symbols), np.int64(repeat),
         np.int64(prec), np.int64(logit_bits), log2, *sigmoid,
     )  # fmt: skip
 
 
 def sum_log2_from_counts(count_one, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]
-    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones (the table goes unread)."""
-    return _sum_log2(
-        np.ascontiguousarray(count_one, dtype=np.int64), False, np.ascontiguousarray(symbols), np.int64(repeat),
-        np.int64(prec), np.int64(0), log2, *table_args("sigmoid"),
+    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones."""
+    return _sum_log2_counts(
+        np.ascontiguousarray(count_one, dtype=np.int64), np.ascontiguousarray(symbols),
+        np.int64(repeat), np.int64(prec), log2,
     )  # fmt: skip

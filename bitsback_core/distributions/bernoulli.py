@@ -54,10 +54,12 @@ class Bernoulli(QuantizedDistribution):
     """A batch of coins; symbol 0 owns ``[0, 2**prec - c1)`` and symbol 1 the rest."""
 
     # Each constructor sets exactly one source: counts, float logits or fixed-point logits
-    # (counts are then filled from the logits on first use).
+    # (counts are then filled from the logits on first use). Fixed-point logits are int64
+    # (``_shift`` 0) or a float64 accumulator still ``_shift`` bits finer.
     _c1: np.ndarray | None
     _logits: np.ndarray | None
     _fixed: np.ndarray | None
+    _shift: int = 0
 
     def __init__(self, probs: np.ndarray, prec: int) -> None:
         self.prec = check_prec(prec)
@@ -98,17 +100,38 @@ class Bernoulli(QuantizedDistribution):
         Counts are ``clip(round(sigmoid * 2**prec), 1, 2**prec - 1)`` computed in integers
         (:func:`bitsback_core.portable.kernels.count_one`), the same on every machine.
         """
-        prec = check_prec(prec)
-        if prec > MAX_PORTABLE_PREC:
-            raise ValueError(f"portable Bernoulli supports prec <= {MAX_PORTABLE_PREC}, got {prec}")
         z = np.asarray(logits)
         if z.dtype.kind not in "iu":
             raise TypeError(f"fixed-point logits must be integers, got {z.dtype}")
+        return cls._portable(z.astype(np.int64, copy=False), 0, prec)
+
+    @classmethod
+    def from_fixed_accumulator(cls, acc: np.ndarray, shift: int, prec: int) -> Bernoulli:
+        """:meth:`from_fixed_logits` of ``rescale(acc, shift)``, the rescale left to the kernels.
+
+        ``acc``: 2-D float64 holding exact integers with ``LOGIT_BITS + shift`` fraction
+        bits (a portable network's last product). Each logit is rounded as
+        :func:`~bitsback_core.portable.kernels.rescale_layer` rounds it, inside the pass that
+        reads it, so the importance weights of BB-IS never write the int64 logits out.
+        """
+        a = np.asarray(acc)
+        if a.dtype != np.float64 or a.ndim != 2:
+            raise TypeError(f"an accumulator must be 2-D float64, got {a.dtype} {a.shape}")
+        if not 0 <= shift < 63:
+            raise ValueError(f"accumulator shift must lie in [0, 62], got {shift}")
+        return cls._portable(a, int(shift), prec)
+
+    @classmethod
+    def _portable(cls, source: np.ndarray, shift: int, prec: int) -> Bernoulli:
+        prec = check_prec(prec)
+        if prec > MAX_PORTABLE_PREC:
+            raise ValueError(f"portable Bernoulli supports prec <= {MAX_PORTABLE_PREC}, got {prec}")
         obj = cls.__new__(cls)
         obj.prec = prec
         obj._c1 = None
         obj._logits = None
-        obj._fixed = z.astype(np.int64, copy=False)
+        obj._fixed = source
+        obj._shift = shift
         return obj
 
     @classmethod
@@ -134,7 +157,9 @@ class Bernoulli(QuantizedDistribution):
             z = self._source()
             flat = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
             if self._fixed is not None:
-                counts = fixed_counts(flat, self.prec, LOGIT_BITS, table_args("sigmoid"))
+                counts = fixed_counts(
+                    flat, self.prec, LOGIT_BITS, table_args("sigmoid"), self._shift
+                )
             else:
                 counts = counts_from_logits(flat, self.prec)
             self._c1 = counts.reshape(z.shape)
@@ -186,6 +211,7 @@ class Bernoulli(QuantizedDistribution):
                 LOGIT_BITS,
                 log2,
                 table_args("sigmoid"),
+                self._shift,
             )
         return sum_log2_from_counts(self._counts(), s.astype(np.uint8), repeat, self.prec, log2)
 

@@ -21,15 +21,18 @@ import attrs
 import numpy as np
 
 from bitsback_core.distributions._portable_kernels import (
+    clamp_and_invert,
     fixed_gaussian_cdf,
     fixed_gaussian_ppf_interval,
     fixed_gaussian_row_ppf,
+    fixed_gaussian_start_table,
+    fixed_gaussian_table_ppf,
 )
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 from bitsback_core.portable.formats import LATENT_BITS, MAX_PORTABLE_PREC
 from bitsback_core.portable.kernels import table_args
-from bitsback_core.portable.tables import lookup, normal_quantiles, table
+from bitsback_core.portable.tables import normal_quantiles
 
 __all__ = ["FixedGaussian", "FixedGaussianParams", "MEAN_LIMIT", "LOG_STD_RANGE"]
 
@@ -37,22 +40,40 @@ __all__ = ["FixedGaussian", "FixedGaussianParams", "MEAN_LIMIT", "LOG_STD_RANGE"
 MEAN_LIMIT = 64
 #: ``log_std`` is clamped to this range (natural log, latent units).
 LOG_STD_RANGE = (-9, 12)
+#: A tiled batch gets a start table when ``repeats * log2(buckets) * _TABLE_GAIN >= buckets``
+#: (bisection probes saved against starts computed; see ``FixedGaussian._start_table``).
+_TABLE_GAIN = 4
+#: ... and when the table has at most this many entries (int64: 32 MiB).
+_TABLE_MAX = 1 << 22
+#: The row program's start table when there is none (its type must not change).
+_NO_TABLE = np.zeros((0, 1), dtype=np.int64)
 
 
 @attrs.frozen
 class FixedGaussianParams:
-    """Diagonal Gaussian parameters in fixed point: int64 ``mean`` and ``log_std`` (``LATENT_BITS``)."""
+    """Diagonal Gaussian parameters in fixed point: int64 ``mean`` and ``log_std`` (``LATENT_BITS``).
+
+    ``tiled_from``: set by :meth:`tile` to ``(untiled parameters, repeats)``. The tiled
+    arrays are still there for any reader; :class:`FixedGaussian` uses the untiled ones to
+    clamp each distinct distribution once and, for many repeats, to tabulate its starts.
+    """
 
     mean: np.ndarray
     log_std: np.ndarray
+    tiled_from: tuple[FixedGaussianParams, int] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
 
     def __getitem__(self, key: Any) -> FixedGaussianParams:
         return FixedGaussianParams(mean=self.mean[key], log_std=self.log_std[key])
 
     def tile(self, repeats: int) -> FixedGaussianParams:
         """The parameters repeated ``repeats`` times along the latent axis."""
+        base, before = self.tiled_from if self.tiled_from is not None else (self, 1)
         return FixedGaussianParams(
-            np.tile(self.mean, (1, repeats)), np.tile(self.log_std, (1, repeats))
+            np.tile(self.mean, (1, repeats)),
+            np.tile(self.log_std, (1, repeats)),
+            tiled_from=(base, before * repeats),
         )
 
     def to_float(self) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +83,38 @@ class FixedGaussianParams:
 
 
 def clamp_params(mean: np.ndarray, log_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The clamped mean and ``1 / std`` (both ``LATENT_BITS``) that define the distribution."""
+    """The clamped mean and ``1 / std`` (both ``LATENT_BITS``) that define the distribution.
+
+    ``1 / std`` is ``exp(-log_std)`` read from the ``exp`` table as
+    :func:`~bitsback_core.portable.tables.lookup` reads it (one compiled pass).
+    """
     one = 1 << LATENT_BITS
-    m = np.clip(np.asarray(mean, dtype=np.int64), -MEAN_LIMIT * one, MEAN_LIMIT * one)
-    ls = np.clip(
-        np.asarray(log_std, dtype=np.int64), LOG_STD_RANGE[0] * one, LOG_STD_RANGE[1] * one
+    mean, log_std = np.broadcast_arrays(np.asarray(mean), np.asarray(log_std))
+    m, inv_s = clamp_and_invert(
+        np.ascontiguousarray(mean, dtype=np.int64).reshape(-1),
+        np.ascontiguousarray(log_std, dtype=np.int64).reshape(-1),
+        MEAN_LIMIT * one,
+        (LOG_STD_RANGE[0] * one, LOG_STD_RANGE[1] * one),
+        table_args("exp"),
     )
-    inv_s = lookup(table("exp"), -ls, LATENT_BITS)
-    return m, inv_s
+    return m.reshape(mean.shape), inv_s.reshape(mean.shape)
+
+
+def _tiled_base(params: FixedGaussianParams) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(mean, log_std, repeats)`` of the untiled parameters, where they tile to ``params``."""
+    if params.tiled_from is None:
+        return None
+    base, repeats = params.tiled_from
+    mean, log_std = np.asarray(base.mean), np.asarray(base.log_std)
+    if (
+        mean.ndim != 2
+        or mean.shape != log_std.shape
+        or np.shape(params.mean) != (mean.shape[0], mean.shape[1] * repeats)
+        or mean.dtype.kind not in "iu"
+        or log_std.dtype.kind not in "iu"
+    ):
+        return None
+    return mean, log_std, repeats
 
 
 class FixedGaussian(QuantizedDistribution):
@@ -94,8 +139,15 @@ class FixedGaussian(QuantizedDistribution):
         mean, log_std = np.asarray(params.mean), np.asarray(params.log_std)
         if mean.dtype.kind not in "iu" or log_std.dtype.kind not in "iu":
             raise TypeError("FixedGaussian takes integer (fixed-point) mean and log_std")
-        mean, log_std = np.broadcast_arrays(mean, log_std)
-        self._m, self._inv_s = clamp_params(mean, log_std)
+        base = _tiled_base(params)
+        if base is not None:  # clamp each distinct distribution once, then tile
+            m0, s0 = clamp_params(base[0], base[1])
+            self._m, self._inv_s = np.tile(m0, (1, base[2])), np.tile(s0, (1, base[2]))
+            self._distinct: tuple[np.ndarray, np.ndarray, int] | None = (m0, s0, base[2])
+        else:
+            self._m, self._inv_s = clamp_params(mean, log_std)
+            self._distinct = None
+        self._table: np.ndarray | None = None
         self.log_num_bucket = int(log_num_bucket)
         self.full_support = full_support
         self._edges = normal_quantiles(self.log_num_bucket)[0]
@@ -109,7 +161,35 @@ class FixedGaussian(QuantizedDistribution):
             like.full_support,
         )
         obj._m, obj._inv_s, obj._edges = m, inv_s, like._edges
+        obj._distinct, obj._table = None, None
         return obj
+
+    def _start_table(self) -> tuple[np.ndarray, int] | None:
+        """``(starts, width)`` of a tiled batch searched often enough to pay for the table.
+
+        Element ``(c, j)`` of the batch is distinct distribution ``(c, j % width)``, whose
+        ``start(i)`` for every ``i`` is row ``c * width + j % width`` of ``starts``. Popping
+        the 50 particles of BB-IS(50) searches each distinct distribution 50 times: 50
+        bisections of 8 interpolated probes each cost more than the 257 starts (computed
+        independently, so they pipeline) and 50 bisections of plain loads.
+        """
+        if self._distinct is None:
+            return None
+        m0, s0, repeats = self._distinct
+        n = self.num_symbols
+        if repeats * self.log_num_bucket * _TABLE_GAIN < n or m0.size * (n + 1) > _TABLE_MAX:
+            return None
+        if self._table is None:
+            self._table = fixed_gaussian_start_table(
+                np.ascontiguousarray(m0).reshape(-1),
+                np.ascontiguousarray(s0).reshape(-1),
+                self._edges,
+                n,
+                self.prec,
+                self.full_support,
+                table_args("ndtr"),
+            )
+        return self._table, m0.shape[1]
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -157,15 +237,21 @@ class FixedGaussian(QuantizedDistribution):
 
     def ppf_interval(self, cumfreq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self.batch_shape)
+        table = self._start_table()
+        if table is not None:
+            cf2 = np.broadcast_to(cf, self.batch_shape)
+            return fixed_gaussian_table_ppf(table[0], table[1], cf2, self.num_symbols)
         sym, start, freq = self._per_element(fixed_gaussian_ppf_interval, cf)
         return sym, start, freq
 
     def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
         if len(self.batch_shape) != 2:
             return None
+        starts, width = self._start_table() or (_NO_TABLE, 1)
         return fixed_gaussian_row_ppf, (
             np.ascontiguousarray(self._m), np.ascontiguousarray(self._inv_s), self._edges,
             np.int64(self.num_symbols), np.int64(self.prec), bool(self.full_support), *table_args("ndtr"),
+            starts, np.int64(width),
         )  # fmt: skip
 
     def __getitem__(self, key: Any) -> FixedGaussian:

@@ -115,10 +115,10 @@ class QuantizedDistribution(ABC):
         (:func:`~bitsback_core.portable.kernels.log2_fixed`), summed in integers, is the
         same on every machine, which a float ``log`` is not.
         """
-        from bitsback_core.portable.kernels import log2_of
+        from bitsback_core.portable.kernels import sum_log2_of
 
         _, freq = self.cdf(np.repeat(np.asarray(symbols), repeat, axis=0))
-        return log2_of(freq).sum(axis=-1)
+        return sum_log2_of(freq, self.prec)
 
     def bits(self, symbols: np.ndarray) -> np.ndarray:
         """Exact code length ``prec - log2(freq)`` in bits of each symbol."""

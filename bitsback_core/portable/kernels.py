@@ -34,6 +34,7 @@ __all__ = [
     "log2_of",
     "log2_table",
     "rescale_layer",
+    "sum_log2_of",
     "table_args",
     "tanh_layer",
 ]
@@ -92,30 +93,32 @@ def _round_shift(a, d):  # type: ignore[no-untyped-def]  # pragma: no cover - co
     return a << (-d)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def tanh_layer(acc, d, values, lo, last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Hidden activations from a float64 accumulator holding exact integers (2-D).
 
     ``tanh(acc)`` with the pre-activation rescaled by ``d`` bits to ``ACT_BITS`` and the
     table read as :func:`ilookup` does; the result is float64 again (integers below
     ``2**17``, exact), ready to be the next float64 product's operand. One pass instead
-    of a dozen tensor operations: the portable network's CPU path.
+    of a dozen tensor operations: the portable network's CPU path. Serial, like every
+    kernel here: a parallel region's barrier costs more than it saves on shared cores
+    (``bitsback_core.distributions._portable_kernels``).
     """
     rows, cols = acc.shape
     out = np.empty((rows, cols), dtype=np.float64)
-    for r in numba.prange(rows):
+    for r in range(rows):
         for c in range(cols):
             pre = _round_shift(np.int64(acc[r, c]), d)
             out[r, c] = np.float64(ilookup(values, lo, last, pre, ACT_BITS))
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def rescale_layer(acc, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """int64 outputs from a float64 accumulator of exact integers, rescaled by ``d`` bits."""
     rows, cols = acc.shape
     out = np.empty((rows, cols), dtype=np.int64)
-    for r in numba.prange(rows):
+    for r in range(rows):
         for c in range(cols):
             out[r, c] = _round_shift(np.int64(acc[r, c]), d)
     return out
@@ -162,6 +165,22 @@ def log2_of(freq: np.ndarray) -> np.ndarray:
     """:func:`log2_fixed` of every element of an integer array (same shape)."""
     f = np.asarray(freq, dtype=np.int64)
     return _log2_many(np.ascontiguousarray(f).reshape(-1), *table_args("log2")).reshape(f.shape)
+
+
+#: Precisions up to this score frequencies through :func:`log2_table` (512 KiB at most).
+_SUM_TABLE_MAX_PREC = 16
+
+
+def sum_log2_of(freq: np.ndarray, prec: int) -> np.ndarray:
+    """``log2_of(freq).sum(axis=-1)`` for frequencies of a ``prec``-bit distribution.
+
+    Frequencies lie in ``[0, 2**prec]``, so for small ``prec`` each is a read of the cached
+    :func:`log2_table` (the same integers, tested) instead of a normalize-and-interpolate.
+    """
+    f = np.asarray(freq)
+    if prec <= _SUM_TABLE_MAX_PREC and not (f.size and f.min() < 0):  # negatives would wrap
+        return log2_table(prec)[f].sum(axis=-1)
+    return log2_of(f).sum(axis=-1)
 
 
 def exp2_weights(log2w: np.ndarray) -> np.ndarray:

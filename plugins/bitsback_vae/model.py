@@ -393,28 +393,36 @@ class PortableBinaryVAE(LatentVariableModel):
             mean, log_std = self._evaluator.encode(xt)
         return FixedGaussianParams(mean=mean.cpu().numpy(), log_std=log_std.cpu().numpy())
 
-    def likelihood_logits(self, z: np.ndarray) -> np.ndarray:
-        """Fixed-point logits (int64, ``LOGIT_BITS``) for fixed-point latents (``LATENT_BITS``)."""
+    def _portable_latents(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.latent_dim or z.dtype.kind not in "iu":
             raise ValueError(
                 f"portable latents must be integers of shape (batch, {self.latent_dim}), got {z.dtype} {z.shape}"
             )
+        return z.astype(np.int64, copy=False)
+
+    def likelihood_logits(self, z: np.ndarray) -> np.ndarray:
+        """Fixed-point logits (int64, ``LOGIT_BITS``) for fixed-point latents (``LATENT_BITS``)."""
+        z = self._portable_latents(z)
         if self._use_numpy:
             from bitsback_vae.portable_numpy import numpy_decode
 
-            return numpy_decode(self.net, z.astype(np.int64))
+            return numpy_decode(self.net, z)
         with torch.no_grad():
-            return (
-                self._evaluator.decode(torch.as_tensor(z.astype(np.int64), device=self._device))
-                .cpu()
-                .numpy()
-            )
+            return self._evaluator.decode(torch.as_tensor(z, device=self._device)).cpu().numpy()
 
     def likelihood(self, z: np.ndarray, prec: int) -> Any:
+        """Portable coins; on the CPU their logits stay in the last product's accumulator
+        until a kernel reads them (:meth:`TorchEvaluator.decode_accumulator`): same counts."""
         from bitsback_core.distributions.bernoulli import Bernoulli
 
-        return Bernoulli.from_fixed_logits(self.likelihood_logits(z), prec)
+        if self._use_numpy or not self._evaluator.fused:
+            return Bernoulli.from_fixed_logits(self.likelihood_logits(z), prec)
+        with torch.no_grad():
+            acc, shift = self._evaluator.decode_accumulator(
+                torch.as_tensor(self._portable_latents(z))
+            )
+        return Bernoulli.from_fixed_accumulator(acc, shift, prec)
 
     def log_weights(self, x: np.ndarray, num_particles: int, seed: int) -> np.ndarray:
         return self.float_model.log_weights(x, num_particles, seed)

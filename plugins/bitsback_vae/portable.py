@@ -224,3 +224,17 @@ class TorchEvaluator:
         """Fixed-point Bernoulli logits (``LOGIT_BITS``) for fixed-point latents ``z`` (``LATENT_BITS``)."""
         h = self._hidden("dec_fc2", self._hidden("dec_fc1", z))
         return self._output("dec_fc3", h, LOGIT_BITS)
+
+    def decode_accumulator(self, z: torch.Tensor) -> tuple[np.ndarray, int]:
+        """The logits before their final rescale: ``(acc, shift)`` with ``decode(z) ==
+        rescale(acc, LOGIT_BITS + shift, LOGIT_BITS)``; fused (CPU) evaluators only.
+
+        ``acc`` is the last product as float64 (exact integers): the Bernoulli kernels
+        round it while they read it (``Bernoulli.from_fixed_accumulator``), which saves a
+        full pass over the 784 logits of every particle.
+        """
+        if not self.fused:
+            raise ValueError("decode_accumulator needs the fused (CPU) evaluator")
+        h = self._hidden("dec_fc2", self._hidden("dec_fc1", z))
+        shift = self.net.layers["dec_fc3"].acc_bits - LOGIT_BITS
+        return self._accumulate("dec_fc3", h).numpy(), shift

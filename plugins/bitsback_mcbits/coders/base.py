@@ -17,7 +17,7 @@ from bitsback_core.coders.interface import Coder
 from bitsback_core.distributions import Categorical, QuantizedDistribution
 from bitsback_core.models.interface import GaussianParams
 from bitsback_core.portable.formats import LOG2_BITS
-from bitsback_core.portable.kernels import LOG2_OF_ZERO, exp2_weights, log2_of
+from bitsback_core.portable.kernels import LOG2_OF_ZERO, exp2_weights, sum_log2_of
 
 __all__ = ["LatentCoder"]
 
@@ -97,7 +97,7 @@ class LatentCoder(Coder):
         q_prec = self.discretizer.posterior(params[:1, :1]).prec
         # Placeholder particles of inactive chains may sit outside Q's support (log 0);
         # index_distribution discards their weights.
-        log_qz = log2_of(q_freq).sum(axis=2)
+        log_qz = sum_log2_of(q_freq, q_prec)
         offset = (likelihood.prec * x.shape[1] + prior.prec * dims - q_prec * dims) << LOG2_BITS
         return log_px + log_pz - log_qz - offset
 

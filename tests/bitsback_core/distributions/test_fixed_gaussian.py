@@ -307,6 +307,76 @@ def test_tiled_params_repeat_along_the_latent_axis() -> None:
     np.testing.assert_allclose(np.log(std), params.log_std / ONE)
 
 
+def _untiled_copy(params: FixedGaussianParams) -> FixedGaussianParams:
+    """The same arrays without the record of their tiling (the general code path)."""
+    return FixedGaussianParams(params.mean.copy(), params.log_std.copy())
+
+
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize(
+    ("log_num_bucket", "repeats", "tabled"),
+    [(8, 50, True), (3, 4, True), (1, 2, True), (8, 2, False)],
+)
+def test_tiled_batches_pop_what_the_general_path_pops(
+    full: bool, log_num_bucket: int, repeats: int, tabled: bool
+) -> None:
+    """Tiled posteriors clamp the untiled parameters and search a start table of each
+    distinct distribution (for enough repeats): the same integers as bisection."""
+    rng = np.random.default_rng(repeats * 10 + log_num_bucket)
+    mean, log_std = random_params(rng, (3, 5), ls=(-12, 14))
+    mean[0, :2] = [100.0, -100.0]  # clamped
+    tiled = FixedGaussianParams(fixed(mean), fixed(log_std)).tile(repeats)
+    t = FixedGaussian(tiled, log_num_bucket, 16, full)
+    g = FixedGaussian(_untiled_copy(tiled), log_num_bucket, 16, full)
+    assert (t._start_table() is not None) == tabled and g._start_table() is None
+    np.testing.assert_array_equal(t._m, g._m)
+    np.testing.assert_array_equal(t._inv_s, g._inv_s)
+    cf = rng.integers(0, 1 << 16, t.batch_shape)
+    cf[0, :3] = [0, 1, (1 << 16) - 1]
+    want = g.ppf_interval(cf)
+    for got, w in zip(t.ppf_interval(cf), want):
+        np.testing.assert_array_equal(got, w)
+    (tp, ta), (gp, ga) = t.row_program(), g.row_program()
+    for c in range(3):
+        for j in range(t.batch_shape[1]):
+            v = np.int64(cf[c, j])
+            assert tuple(int(a) for a in tp(ta, c, j, v)) == tuple(int(a) for a in gp(ga, c, j, v))
+    for got, w in zip(t.cdf(want[0]), g.cdf(want[0])):
+        np.testing.assert_array_equal(got, w)
+    sub = t[:, :7]  # slices lose the tiling, not the values
+    np.testing.assert_array_equal(sub.ppf_interval(cf[:, :7])[0], want[0][:, :7])
+
+
+def test_tiles_of_tiles_remember_the_untiled_parameters() -> None:
+    rng = np.random.default_rng(13)
+    params = FixedGaussianParams(*(fixed(a) for a in random_params(rng, (2, 3))))
+    twice = params.tile(2).tile(3)
+    base, repeats = twice.tiled_from
+    assert base is params and repeats == 6
+    np.testing.assert_array_equal(twice.mean, np.tile(params.mean, (1, 6)))
+    np.testing.assert_array_equal(twice.log_std, np.tile(params.log_std, (1, 6)))
+    assert twice[:, :2].tiled_from is None
+
+
+def test_clamp_params_reads_the_exp_table_as_lookup_does() -> None:
+    """The compiled clamp is the definition written in numpy (clip, then the table)."""
+    from bitsback_core.distributions.fixed_gaussian import clamp_params
+    from bitsback_core.portable.tables import lookup, table
+
+    rng = np.random.default_rng(14)
+    mean = rng.integers(-(2**40), 2**40, (4, 300))
+    log_std = rng.integers(-(20 << LATENT_BITS), 20 << LATENT_BITS, (4, 300))
+    mean[0, :3], log_std[0, :3] = [2**62, -(2**62), 0], [2**62, -(2**62), 0]
+    m, inv_s = clamp_params(mean, log_std)
+    assert m.shape == inv_s.shape == mean.shape
+    np.testing.assert_array_equal(m, np.clip(mean, -MEAN_LIMIT * ONE, MEAN_LIMIT * ONE))
+    ls = np.clip(log_std, LOG_STD_RANGE[0] * ONE, LOG_STD_RANGE[1] * ONE)
+    np.testing.assert_array_equal(inv_s, lookup(table("exp"), -ls, LATENT_BITS))
+    m1, s1 = clamp_params(mean[:1], log_std[0, 0])  # broadcasts like the constructor
+    np.testing.assert_array_equal(m1, m[:1])
+    np.testing.assert_array_equal(s1, np.broadcast_to(inv_s[0, 0], (1, 300)))
+
+
 # ------------------------------------------------------------------ properties
 
 

@@ -89,6 +89,47 @@ def test_fixed_logits_must_be_integers_and_prec_portable() -> None:
     )
 
 
+def _accumulator(rng: np.random.Generator, shape: tuple[int, int], shift: int) -> np.ndarray:
+    """Exact-integer float64 accumulators below ``2**52``, with values on the rounding
+    boundaries of a ``shift``-bit rescale (``k * 2**shift + 2**(shift - 1)`` and one below)."""
+    acc = rng.integers(-(2**52) + 1, 2**52, shape)
+    acc[0, : shape[1] // 2] = (
+        rng.integers(-(40 << LOGIT_BITS), 40 << LOGIT_BITS, shape[1] // 2) << shift
+    )
+    if shift > 0:
+        acc[1, :4] = [(-5 << shift) + (1 << (shift - 1)), (-5 << shift) + (1 << (shift - 1)) - 1,
+                      (7 << shift) + (1 << (shift - 1)), (7 << shift) + (1 << (shift - 1)) - 1]  # fmt: skip
+    return acc.astype(np.float64)
+
+
+@pytest.mark.parametrize("shift", [0, 1, 17, 40])
+def test_accumulator_coins_are_the_coins_of_the_rescaled_logits(shift: int) -> None:
+    """``from_fixed_accumulator`` rounds each logit as the network's rescale does (half up)."""
+    rng = np.random.default_rng(shift)
+    acc = _accumulator(rng, (6, 40), shift)
+    a = acc.astype(np.int64)
+    logits = (a + ((1 << shift) >> 1)) >> shift if shift else a
+    x = rng.integers(0, 2, (3, 40)).astype(np.uint8)
+    for prec in (8, 16):
+        coins = Bernoulli.from_fixed_accumulator(acc, shift, prec)
+        want = Bernoulli.from_fixed_logits(logits, prec)
+        assert coins.batch_shape == (6, 40)
+        np.testing.assert_array_equal(coins.sum_log2_rows(x, 2), want.sum_log2_rows(x, 2))
+        np.testing.assert_array_equal(coins.count_one, want.count_one)
+        np.testing.assert_array_equal(coins.sum_log2_rows(x, 2), want.sum_log2_rows(x, 2))
+
+
+def test_accumulators_must_be_2d_float64_with_a_valid_shift() -> None:
+    with pytest.raises(TypeError, match="2-D float64"):
+        Bernoulli.from_fixed_accumulator(np.zeros((2, 3), np.int64), 4, 16)
+    with pytest.raises(TypeError, match="2-D float64"):
+        Bernoulli.from_fixed_accumulator(np.zeros(3), 4, 16)
+    with pytest.raises(ValueError, match="shift"):
+        Bernoulli.from_fixed_accumulator(np.zeros((2, 3)), 63, 16)
+    with pytest.raises(ValueError, match="prec"):
+        Bernoulli.from_fixed_accumulator(np.zeros((2, 3)), 4, MAX_PORTABLE_PREC + 1)
+
+
 # ------------------------------------------------------------------ sum_log2_rows
 
 

@@ -120,6 +120,19 @@ def test_log2_table_equals_log2_of_every_frequency() -> None:
             log2_table(bad)
 
 
+@pytest.mark.parametrize("prec", [8, 16, 17])
+def test_sum_log2_of_is_the_row_sum_of_log2_of(prec: int) -> None:
+    """Through the cached table up to 16 bits, through the kernel above; zeros included."""
+    rng = np.random.default_rng(prec)
+    f = rng.integers(0, (1 << prec) + 1, (3, 4, 50))
+    f[0, 0, :3] = [0, 1, 1 << prec]
+    got = K.sum_log2_of(f, prec)
+    assert got.shape == (3, 4) and got.dtype == np.int64
+    np.testing.assert_array_equal(got, log2_of(f).sum(axis=-1))
+    neg = np.array([[-1, 5], [3, 2]])  # not frequencies, but no silent wrap-around either
+    np.testing.assert_array_equal(K.sum_log2_of(neg, 8), log2_of(neg).sum(axis=-1))
+
+
 # ------------------------------------------------------------------ count_one
 
 
@@ -230,7 +243,7 @@ import hashlib
 import numpy as np
 from bitsback_core.distributions._portable_kernels import fixed_counts, sum_log2_from_counts
 from bitsback_core.distributions.bernoulli import Bernoulli
-from bitsback_core.distributions.fixed_gaussian import FixedGaussian, FixedGaussianParams
+from bitsback_core.distributions.fixed_gaussian import FixedGaussian, FixedGaussianParams, clamp_params
 from bitsback_core.portable import kernels as K
 from bitsback_core.portable.formats import LATENT_BITS, LOG2_BITS, LOGIT_BITS
 
@@ -276,6 +289,15 @@ def digests():
         program, params = g.row_program()
         rows = [program(params, c, j, np.int64(cf[c, j])) for c in range(3) for j in range(8)]
         out["gaussian%d" % full] = _h(np.stack(starts), sym, start, freq, np.array(rows, dtype=np.int64))
+        tiled = FixedGaussian(FixedGaussianParams(mean, log_std).tile(40), 8, 16, full)
+        cf = rng.integers(0, 1 << 16, tiled.batch_shape)
+        program, params = tiled.row_program()
+        rows = [program(params, c, j, np.int64(cf[c, j])) for c in range(3) for j in range(0, 320, 7)]
+        out["tiled%d" % full] = _h(*tiled.ppf_interval(cf), np.array(rows, dtype=np.int64))
+    acc = rng.integers(-(2**52), 2**52, (6, 40)).astype(np.float64)
+    coins = Bernoulli.from_fixed_accumulator(acc, 23, 16)
+    out["accumulator"] = _h(coins.sum_log2_rows(x, repeat=2), coins.count_one)
+    out["clamp"] = _h(*clamp_params(mean, log_std))
     return out
 """
 

@@ -270,9 +270,10 @@ def test_the_portable_model_wraps_the_evaluator(
     z = bucket_centres(rng, 6)
     coins = model.likelihood(z, 16)
     assert isinstance(coins, Bernoulli)
-    np.testing.assert_array_equal(
-        coins.count_one, Bernoulli.from_fixed_logits(numpy_decode(portable, z), 16).count_one
-    )
+    want = Bernoulli.from_fixed_logits(numpy_decode(portable, z), 16)
+    x = binary_images(rng, 2)
+    np.testing.assert_array_equal(coins.sum_log2_rows(x, 3), want.sum_log2_rows(x, 3))
+    np.testing.assert_array_equal(coins.count_one, want.count_one)
     with pytest.raises(ValueError, match="integers"):
         model.likelihood_logits(z / 2.0**LATENT_BITS)
     with pytest.raises(ValueError):
@@ -379,3 +380,9 @@ def test_fused_cpu_passes_equal_the_tensor_operations() -> None:
         assert a.dtype == b.dtype == torch.int64
         assert torch.equal(a, b)
     assert torch.equal(fused.decode(z), plain.decode(z))
+    acc, shift = fused.decode_accumulator(z)
+    assert acc.dtype == np.float64 and shift == net.layers["dec_fc3"].acc_bits - LOGIT_BITS
+    a = torch.as_tensor(acc.astype(np.int64))
+    assert torch.equal((a + (1 << (shift - 1))) >> shift, fused.decode(z))
+    with pytest.raises(ValueError, match="fused"):
+        plain.decode_accumulator(z)
