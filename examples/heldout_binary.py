@@ -69,7 +69,7 @@ def _bitsback(tiles: np.ndarray, folder: Path, name: str) -> tuple[int, str]:
 
 def _frame_codecs(info: str) -> str:
     """The codecs the file's frames used, from ``bitsback info --json``."""
-    names = {0: "bits-back", 1: "bz2", 2: "context"}
+    names = {0: "bits-back", 1: "bz2", 2: "context", 3: "backoff"}
     codecs = json.loads(info)["frame_codecs"]
     return ", ".join(sorted({names.get(c, str(c)) for c in codecs}))
 
