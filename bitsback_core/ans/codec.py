@@ -19,8 +19,8 @@ once per ``lanes`` images, so each lane carries the same load over a cycle.
 
 The distribution is evaluated lazily on pop: each row asks only for its own elements, so
 no full table is ever built. Distributions with a row program
-(:meth:`QuantizedDistribution.row_program`) are popped in compiled loops, each chain on its
-own until it needs words from the message's generator; the others go row by row through
+(:meth:`QuantizedDistribution.row_program`) are popped in one compiled loop
+(:meth:`Message.code_rows`, chains on numba's threads); the others go row by row through
 numpy (``dist[:, a:b].ppf_interval``). Both paths give bit-identical messages.
 """
 

@@ -107,22 +107,16 @@ class Message:
         self.bprec = bprec
         self.seed = seed
         self.strict = strict
-        n = chains * lanes
-        self._head = self._draw_heads(n)
+        n, span = chains * lanes, lprec + bprec
+        # Uniform heads in [2**lprec, 2**(lprec + bprec)): all their bits are initial bits.
+        heads = initial_word(seed, np.arange(n, dtype=np.uint64), np.full(n, _HEAD_INDEX))
+        self._head = (heads & np.uint64((1 << span) - 1)) | np.uint64(1 << lprec)
         self._head0 = self._head.copy()
         self._words = np.zeros((n, 16), dtype=np.uint32)
         self._len = np.zeros(n, dtype=np.int64)
         self._drawn = np.zeros(n, dtype=np.int64)
 
     # ------------------------------------------------------------------ state
-    def _draw_heads(self, n: int) -> np.ndarray:
-        """Uniform heads in ``[2**lprec, 2**(lprec + bprec))``: all their bits are initial bits."""
-        span = self.lprec + self.bprec
-        raw = initial_word(self.seed, np.arange(n, dtype=np.uint64), np.full(n, _HEAD_INDEX))
-        if span < 64:
-            raw &= np.uint64((1 << span) - 1)
-        return raw | np.uint64(1 << self.lprec)
-
     @property
     def num_lanes(self) -> int:
         return self.shape[0] * self.shape[1]
@@ -341,9 +335,8 @@ class Message:
 
     def _tables(self, drawn: bool) -> bytes:
         """Heads (u64), stack lengths (u32), drawn-word counts (u32, if ``drawn``), words (u32)."""
-        words = self._words[np.arange(self._words.shape[1]) < self._len[:, None]]
         tables = [self._head.astype("<u8"), self._len.astype("<u4")]
-        tables += [self._drawn.astype("<u4")] * drawn + [words.astype("<u4")]
+        tables += [self._drawn.astype("<u4")] * drawn + [self._live_words().astype("<u4")]
         return b"".join(table.tobytes() for table in tables)
 
     def _load_tables(self, data: bytes, offset: int, drawn: bool) -> Message:
@@ -384,9 +377,6 @@ class Message:
         """
         if not np.array_equal(self._head, self._head0):
             return False
-        longest = int(self._len.max(initial=0))
-        if longest == 0:
-            return True
         lane = np.repeat(np.arange(self.num_lanes, dtype=np.uint64), self._len)
         starts = np.cumsum(self._len) - self._len
         pos = np.arange(int(self._len.sum()), dtype=np.int64) - np.repeat(starts, self._len)
@@ -394,8 +384,7 @@ class Message:
         expected = initial_word(self.seed, lane, top_down.astype(np.uint64)) & np.uint64(
             (1 << self.bprec) - 1
         )
-        live = self._words[lane.astype(np.int64), pos]
-        return bool(np.array_equal(live.astype(np.uint64), expected))
+        return bool(np.array_equal(self._live_words(), expected))
 
     def equals(self, other: Message) -> bool:
         """Same shape, precisions, heads and stacks (ignores generator state)."""
@@ -403,6 +392,8 @@ class Message:
             return False
         if not np.array_equal(self._head, other._head) or not np.array_equal(self._len, other._len):
             return False
-        width = min(self._words.shape[1], other._words.shape[1])
-        live = np.arange(width) < self._len[:, None]
-        return bool(np.array_equal(self._words[:, :width][live], other._words[:, :width][live]))
+        return bool(np.array_equal(self._live_words(), other._live_words()))
+
+    def _live_words(self) -> np.ndarray:
+        """Every lane's stack, bottom to top, lane after lane (flat uint32)."""
+        return self._words[np.arange(self._words.shape[1]) < self._len[:, None]]

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
+from bitsback_core.ans.spec import ScalarLane, splitmix_word
 
 PRECISIONS = st.sampled_from([(32, 32), (32, 16), (16, 16), (24, 8), (40, 24), (8, 1)])
 
@@ -182,75 +183,10 @@ def test_push_rejects_bad_interval():
         msg.push(200, 100, 8)
 
 
-_MASK64 = (1 << 64) - 1
-
-
-def _python_mix64(x: int) -> int:
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def python_initial_word(seed: int, lane: int, index: int) -> int:
-    """splitmix64 mixing of (seed, lane, index) with Python integers: the specification."""
-    golden = 0x9E3779B97F4A7C15
-    key = _python_mix64((seed + golden) & _MASK64)
-    h = _python_mix64(((key ^ lane) + golden) & _MASK64)
-    return _python_mix64(((h ^ index) + golden) & _MASK64)
-
-
 def test_starting_heads_are_counter_based_words():
     msg = Message((2, 3), lprec=32, bprec=32, seed=2**64 - 5)
-    expected = [python_initial_word(2**64 - 5, k, 2**64 - 1) | (1 << 32) for k in range(6)]
+    expected = [splitmix_word(2**64 - 5, k, 2**64 - 1) | (1 << 32) for k in range(6)]
     assert [int(h) for h in msg.head.reshape(-1)] == expected
-
-
-class ScalarRans:
-    """The rANS rules one lane at a time with Python integers: the reference for :class:`Message`.
-
-    Starts from a message's heads; the word a lane draws when its stack is empty is the
-    counter-based word number ``drawn`` of that lane (:func:`python_initial_word`).
-    """
-
-    def __init__(self, msg: Message) -> None:
-        self.lprec, self.bprec = msg.lprec, msg.bprec
-        self.heads = [int(h) for h in msg.head.reshape(-1)]
-        self.stacks: list[list[int]] = [[] for _ in self.heads]
-        self.drawn = [0 for _ in self.heads]
-        self.seed = msg.seed
-
-    def push(self, start: np.ndarray, freq: np.ndarray, prec: int, mask: np.ndarray) -> None:
-        for k, (s, f, m) in enumerate(zip(start.reshape(-1), freq.reshape(-1), mask.reshape(-1))):
-            if not m:
-                continue
-            h = self.heads[k]
-            while h >> (self.lprec - prec + self.bprec) >= f:
-                self.stacks[k].append(h & ((1 << self.bprec) - 1))
-                h >>= self.bprec
-            self.heads[k] = ((h // int(f)) << prec) + h % int(f) + int(s)
-
-    def cumfreq(self, k: int, prec: int) -> int:
-        return self.heads[k] & ((1 << prec) - 1)
-
-    def commit(self, start: np.ndarray, freq: np.ndarray, prec: int, mask: np.ndarray) -> None:
-        low = []
-        for k, (s, f, m) in enumerate(zip(start.reshape(-1), freq.reshape(-1), mask.reshape(-1))):
-            if not m:
-                continue
-            h = self.heads[k]
-            self.heads[k] = int(f) * (h >> prec) + (h & ((1 << prec) - 1)) - int(s)
-            if self.heads[k] < 1 << self.lprec:
-                low.append(k)
-        while low:
-            empty = [k for k in low if not self.stacks[k]]
-            for k in low:
-                if self.stacks[k]:
-                    self.heads[k] = (self.heads[k] << self.bprec) | self.stacks[k].pop()
-            words = [python_initial_word(self.seed, k, self.drawn[k]) for k in empty]
-            for k, w in zip(empty, words):
-                self.heads[k] = (self.heads[k] << self.bprec) | (int(w) & ((1 << self.bprec) - 1))
-                self.drawn[k] += 1
-            low = [k for k in low if self.heads[k] < 1 << self.lprec]
 
 
 @settings(max_examples=50, deadline=None)
@@ -261,31 +197,35 @@ class ScalarRans:
     steps=st.integers(1, 80),
     seed=st.integers(0, 2**32),
 )
-def test_message_follows_the_scalar_rans_rules(precs, chains, lanes, steps, seed):
-    """Random masked pushes and pops (pops from empty stacks included) match the scalar reference."""
+def test_masked_pushes_and_pops_follow_the_specification(precs, chains, lanes, steps, seed):
+    """Random masked pushes and pops (pops from empty stacks included) match ``spec.ScalarLane``."""
     lprec, bprec = precs
     rng = np.random.default_rng(seed)
     msg = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
-    ref = ScalarRans(msg)
+    ref = [ScalarLane(k, lprec, bprec, seed) for k in range(chains * lanes)]
     shape = (chains, lanes)
     for _ in range(steps):
         prec = int(rng.integers(1, min(lprec, 24) + 1))
         mask = rng.random(shape) < 0.8
-        if rng.random() < 0.5:
+        pushing = rng.random() < 0.5
+        if pushing:
             start, freq = random_intervals(rng, shape, prec)
             msg.push(start, freq, prec, mask)
-            ref.push(start, freq, prec, mask)
         else:
-            cf = np.array([ref.cumfreq(k, prec) for k in range(chains * lanes)]).reshape(shape)
+            cf = np.array([lane.peek(prec) for lane in ref]).reshape(shape)
             np.testing.assert_array_equal(msg.peek(prec, mask), np.where(mask, cf, 0))
             below = rng.integers(0, cf + 1)  # how far the interval starts below cf
             start = cf - below
             freq = below + 1 + rng.integers(0, (1 << prec) - cf)
             msg.commit(start, freq, prec, mask)
-            ref.commit(start, freq, prec, mask)
-        np.testing.assert_array_equal(msg.head.reshape(-1), np.array(ref.heads, dtype=np.uint64))
-    assert [list(msg._words[k, : msg._len[k]]) for k in range(chains * lanes)] == ref.stacks
-    assert list(msg._drawn) == ref.drawn
+        for lane, s, f, m in zip(ref, start.ravel(), freq.ravel(), mask.ravel()):
+            if m:
+                (lane.push if pushing else lane.commit)(int(s), int(f), prec)
+        np.testing.assert_array_equal(msg.head.reshape(-1), [lane.head for lane in ref])
+    assert [list(msg._words[k, : msg._len[k]]) for k in range(chains * lanes)] == [
+        lane.stack for lane in ref
+    ]
+    assert list(msg._drawn) == [lane.drawn for lane in ref]
 
 
 # --- frame bytes and the initial state (the .bbz frame format, docs/format.md) -------------
@@ -324,7 +264,7 @@ def test_undoing_every_pop_ends_in_the_initial_state(precs, chains, lanes, steps
     # Word k from the top is initial word k of its lane (the Python reference).
     for lane in range(chains * lanes):
         n = int(msg._len[lane])
-        expected = [python_initial_word(seed, lane, k) & ((1 << bprec) - 1) for k in range(n)]
+        expected = [splitmix_word(seed, lane, k) & ((1 << bprec) - 1) for k in range(n)]
         assert [int(w) for w in msg._words[lane, :n][::-1]] == expected
     back = Message.from_frame_bytes(msg.to_frame_bytes(), (chains, lanes), lprec, bprec, seed)
     assert back.is_initial_state() and back.equals(msg)
