@@ -167,7 +167,12 @@ def _chain(m, job, c, ppf, params):  # type: ignore[no-untyped-def]  # pragma: n
     out = job[11]
     lanes, end, push_prec, pop_prec = job.lanes, job.offset + job.n, job.push_prec, job.pop_prec
     for row in range(job.first, job.last + job.step, job.step):
-        for p in range(max(job.offset, row * lanes), min(end, (row + 1) * lanes)):
+        lo, hi = max(job.offset, row * lanes), min(end, (row + 1) * lanes)
+        for i in range(hi - lo):
+            # Positions run the way the rows do, so a pop meets a chain's elements in
+            # increasing order (the row-program contract) and a push in decreasing order;
+            # each lane is its own stream, so the order within a row changes no byte.
+            p = lo + i if job.step > 0 else hi - 1 - i
             j, k = end - 1 - p, (c - row) * lanes + p  # lane p % lanes of chain c
             if live and push_prec:
                 if not valid(push_start[c, j], push_freq[c, j], push_prec):

@@ -84,6 +84,12 @@ class QuantizedDistribution(ABC):
         The codec then pops a whole vector in one compiled loop over the lane rows
         instead of one numpy round trip per row (which dominates with few lanes). The
         default, ``None``, keeps the numpy path; plugins need not implement it.
+
+        Order: for each chain the codec calls ``ppf`` once per element, in increasing
+        element order, whatever the lane layout (chains may run on different threads). A
+        program may therefore keep per-chain state in ``params`` (arrays it writes), e.g.
+        the pixels it has popped so far: the context VAE's likelihood does
+        (``bitsback_ctxvae.distribution``).
         """
         return None
 

@@ -8,8 +8,9 @@ the whole image, with the chain rule inside it:
 * ``cdf(symbols)`` (pushing, and the importance weights) knows the whole image, so every
   context is known and everything is vectorized;
 * popping goes through the row program, which the codec calls for the elements of a chain
-  in raster order (one lane per chain): each call reads the contexts from the pixels it
-  has already popped into its own buffer, then writes its pixel there.
+  in increasing order (the row-program contract, any lane layout): each call reads the
+  contexts from the pixels it has already popped into its own buffer, then writes its
+  pixel there.
 
 Everything is integer arithmetic on fixed-point logits (``LOGIT_BITS``) and the sigmoid
 table of :mod:`bitsback_core.portable`, so counts are identical on every machine.
@@ -75,9 +76,9 @@ def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma
     """Row program: pixel ``j`` of chain ``c`` from the pixels of ``c`` popped before it.
 
     params ``(base, table, decoded, expected, prec, sig, sig_lo, sig_last)``. ``expected[c]``
-    is the pixel this chain must pop next; a call out of raster order (a layout with
-    several lanes per chain pops the pixels of a row of lanes in another order) returns an
-    empty interval, which the codec reports instead of decoding wrong pixels.
+    is the pixel this chain must pop next; a call out of raster order (a codec that broke
+    the row-program contract) returns an empty interval, which the codec reports instead
+    of decoding wrong pixels.
     """
     base, table, decoded, expected, prec, sig, sig_lo, sig_last = params
     if j != expected[c]:

@@ -53,13 +53,21 @@ def test_push_then_pop_in_raster_order_recovers_the_images() -> None:
     assert message.to_bytes() == before
 
 
-def test_several_lanes_per_chain_are_refused_not_decoded_wrongly() -> None:
-    d = _dist(2)
-    x = _images(2)
-    message = Message((2, 4), lprec=32, bprec=32, seed=3)
-    push_symbols(message, d, x)
-    with pytest.raises(ValueError, match="row program"):
-        pop_symbols(message, _dist(2))
+@pytest.mark.parametrize(("chains", "lanes"), [(2, 4), (3, 7), (1, 784)])
+def test_several_lanes_per_chain_decode_too(chains: int, lanes: int) -> None:
+    """The codec pops a chain's elements in increasing order whatever the lanes."""
+    x = _images(chains)
+    message = Message((chains, lanes), lprec=32, bprec=32, seed=3)
+    before = message.to_bytes()
+    push_symbols(message, _dist(chains), x)
+    np.testing.assert_array_equal(pop_symbols(message, _dist(chains)), x)
+    assert message.to_bytes() == before
+
+
+def test_a_pop_out_of_raster_order_is_refused() -> None:
+    ppf, params = _dist(1).row_program()
+    assert ppf(params, 0, 0, 0)[2] > 0
+    assert ppf(params, 0, 5, 0)[2] == 0  # pixel 5 before pixels 1-4: an empty interval
 
 
 def test_weights_equal_the_sum_of_log2_frequencies() -> None:
