@@ -72,19 +72,25 @@ _SESSION_PLUGIN = "session"
 def find_named_model(name: str) -> Path | None:
     """The ``train_config.yml`` of the model called ``name``, or None.
 
-    This is the hook the model catalogue replaces: today a name is a folder of the
-    project's own ``checkpoints/`` (``bin_emnist_split=mnist_elbo``); the catalogue will
-    add downloadable and installed models behind the same call.
+    A name is a short name of the model catalogue (``mnist-elbo``, as ``bitsback models``
+    lists them), or the name of a folder of the project's own ``checkpoints/``
+    (``bin_emnist_split=mnist_elbo``).
     """
     if not name or "/" in name or os.sep in name or name in (".", ".."):
         return None
+    from bitsback_core.pipeline.components import model_catalogue
+
+    entry = model_catalogue().get(name)
+    if entry is not None:
+        return entry.train_config_path
     candidate = default_checkpoint_dir() / name / "train_config.yml"
     return candidate if candidate.is_file() else None
 
 
 def _known_model_names() -> list[str]:
-    root = default_checkpoint_dir()
-    return sorted(p.parent.name for p in root.glob("*/train_config.yml")) if root.is_dir() else []
+    from bitsback_core.pipeline.components import model_catalogue
+
+    return list(model_catalogue().names())
 
 
 def model_overrides(model: ModelRef) -> dict[str, str | None]:

@@ -1,5 +1,6 @@
 """The vectorized rANS message and the codecs that push symbol vectors onto its lanes."""
 
+from bitsback_core.ans._kernels import register_rows_kernel, run_rows
 from bitsback_core.ans.codec import LaneView, lane_offset, pop_symbols, push_symbols, swap_symbols
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 
@@ -11,5 +12,7 @@ __all__ = [
     "MessageFormatError",
     "pop_symbols",
     "push_symbols",
+    "register_rows_kernel",
+    "run_rows",
     "swap_symbols",
 ]

@@ -30,7 +30,16 @@ from bitsback_core.distributions._row_kernels import (
     uniform_row_ppf,
 )
 
-__all__ = ["Lanes", "Rows", "code_lanes", "initial_word", "mix64", "rows_kernel"]
+__all__ = [
+    "Lanes",
+    "Rows",
+    "code_lanes",
+    "initial_word",
+    "mix64",
+    "register_rows_kernel",
+    "rows_kernel",
+    "run_rows",
+]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -247,6 +256,21 @@ _BUILT_IN = {
     uniform_row_ppf: _uniform,
     categorical_row_ppf: _categorical,
 }
+
+
+#: The loop a row program's kernel calls: ``run_rows(m, job, ppf, params) -> status``.
+run_rows = _chains
+
+
+def register_rows_kernel(ppf: Any, kernel: Any) -> None:
+    """Pop with ``kernel`` for the row program ``ppf``: a plugin's disk-cached loop.
+
+    ``kernel(m, job, params)`` is ``numba.njit(cache=True, parallel=True)`` at a plugin
+    module's top level and returns ``run_rows(m, job, ppf, params)`` (``ppf`` named as a
+    global), exactly like the built-in kernels above; without it the program's kernel is
+    compiled anew in every process (seconds each time).
+    """
+    _BUILT_IN[ppf] = kernel
 
 
 @functools.lru_cache(maxsize=None)

@@ -23,6 +23,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from bitsback_core.ans import register_rows_kernel, run_rows
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
 from bitsback_core.portable.kernels import count_one, log2_table, table_args
@@ -91,6 +92,15 @@ def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma
         return np.int64(0), np.int64(0), zero
     decoded[c, j] = 1
     return np.int64(1), zero, c1
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_context(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The codec's row loop over :func:`context_row_ppf`, cached on disk like the built-ins'."""
+    return run_rows(m, job, context_row_ppf, params)
+
+
+register_rows_kernel(context_row_ppf, _pop_context)
 
 
 class ContextBernoulli(QuantizedDistribution):

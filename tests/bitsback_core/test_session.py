@@ -72,9 +72,11 @@ def test_model_references_resolve_to_config_keys(tmp_path: Path) -> None:
     assert model_overrides(ELBO_NAME) == model_overrides(ELBO)
     assert find_named_model(ELBO_NAME) == ELBO / "train_config.yml"
     assert find_named_model("../" + ELBO_NAME) is None
+    # The catalogue's short names (what `bitsback models` lists) work too.
+    assert Path(find_named_model("mnist-elbo")).resolve() == (ELBO / "train_config.yml").resolve()  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="holds no train_config.yml"):
         model_overrides(tmp_path)
-    with pytest.raises(ConfigError, match=rf"unknown model 'no-such-model'.*{ELBO_NAME}"):
+    with pytest.raises(ConfigError, match=r"unknown model 'no-such-model'.*mnist-elbo"):
         model_overrides("no-such-model")
 
 
