@@ -9,7 +9,6 @@ agree, which is what portable arithmetic exists to avoid.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import numpy as np
 from bitsback_core.portable.formats import LOGIT_BITS
 from bitsback_ctxvae.context import OFFSETS
 from bitsback_ctxvae.network import ContextVAENetwork
-from bitsback_vae.model import BinaryVAE, PortableBinaryVAE, load_checkpoint
-from bitsback_vae.network import DEFAULT_LATENT_DIM
+from bitsback_vae.model import BinaryVAE, PortableBinaryVAE
 
 __all__ = ["ContextVAE", "PortableContextVAE"]
 
@@ -31,24 +29,7 @@ class ContextVAE(BinaryVAE):
     """VAE with N(0, I) prior, Gaussian q(z|x) and the context-table likelihood of :mod:`.network`."""
 
     PLUGIN_NAME = "ContextVAE"
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Mapping[str, Any] | Any,
-        checkpoint: Path | str | None = None,
-        device: str = "cpu",
-    ) -> ContextVAE:
-        """Build from ``latent_dim`` (default 50), loading ``checkpoint`` when given."""
-        latent_dim = (
-            config.get("latent_dim")
-            if isinstance(config, Mapping)
-            else getattr(config, "latent_dim", None)
-        )
-        network = ContextVAENetwork(int(latent_dim or DEFAULT_LATENT_DIM))
-        if checkpoint is not None:
-            load_checkpoint(network, checkpoint)
-        return cls(network, device=device)
+    NETWORK = ContextVAENetwork
 
     def likelihood_logits(self, z: np.ndarray) -> np.ndarray:
         raise ValueError(

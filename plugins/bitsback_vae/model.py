@@ -126,6 +126,8 @@ class BinaryVAE(DifferentiableModel):
     PLUGIN_NAME = "BinaryVAE"
     obs_dim = OBS_DIM
     num_obs_symbols = 2
+    #: The network class :meth:`from_config` builds (subclasses of the model swap it).
+    NETWORK: type[BinaryVAENetwork] = BinaryVAENetwork
 
     def __init__(self, network: BinaryVAENetwork, device: str | torch.device = "cpu") -> None:
         self._device = _resolve_device(device)
@@ -149,7 +151,7 @@ class BinaryVAE(DifferentiableModel):
             latent_dim = DEFAULT_LATENT_DIM
         if isinstance(latent_dim, np.integer):
             latent_dim = int(latent_dim)
-        network = BinaryVAENetwork(latent_dim=latent_dim)
+        network = cls.NETWORK(latent_dim=latent_dim)
         if checkpoint is not None:
             load_checkpoint(network, checkpoint)
         return cls(network, device=device)
