@@ -7,7 +7,8 @@ capability, thread counts, numba off, the numpy evaluator)::
     python portable_driver.py decode FOLDER OUT  # FOLDER/SETTING.bin -> OUT/SETTING.npy
 
 Each of :data:`SETTINGS` (BB-ELBO, BB-IS(3), BB-CIS(3) with two steps of iterative
-inference) is coded with the project's own checkpoint (no ``../shared`` needed) through
+inference, and BB-IS(3) with the context VAE, whose pixels pop in raster order through its
+row program) is coded with the project's own checkpoints (no ``../shared`` needed) through
 the library: components, coder, chain layout, message bytes.
 """
 
@@ -25,18 +26,26 @@ from bitsback_core.pipeline.components import build_coder, build_components
 from bitsback_core.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[3]
-CHECKPOINT = ROOT / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt"
+CHECKPOINTS = {
+    "elbo": ROOT / "checkpoints" / "bin_emnist_split=mnist_elbo" / "model.pt",
+    "ctx": ROOT / "checkpoints" / "thr_emnist_split=mnist_ctx" / "model.pt",
+}
 LAYOUT = (2, 2)
-#: (coder, particles, iterative-inference steps): every code path of the portable coders.
-SETTINGS = (("BitsBackCoder", 1, 0), ("ISBitsBackCoder", 3, 0), ("CISBitsBackCoder", 3, 2))
+#: (coder, particles, iterative-inference steps, model): every code path of the portable coders.
+SETTINGS = (
+    ("BitsBackCoder", 1, 0, "elbo"),
+    ("ISBitsBackCoder", 3, 0, "elbo"),
+    ("CISBitsBackCoder", 3, 2, "elbo"),
+    ("ISBitsBackCoder", 3, 0, "ctx"),
+)
 
 
-def coder_for(name: str, particles: int, steps: int):  # type: ignore[no-untyped-def]
+def coder_for(name: str, particles: int, steps: int, model: str):  # type: ignore[no-untyped-def]
     config = Config.from_mapping(
         {
             "coder": name,
             "num_particles": particles,
-            "checkpoint": str(CHECKPOINT),
+            "checkpoint": str(CHECKPOINTS[model]),
             "arithmetic": "portable",
             "iterative_post_improvement": steps > 0,
             "iterative_improvement_steps": steps,
@@ -47,8 +56,8 @@ def coder_for(name: str, particles: int, steps: int):  # type: ignore[no-untyped
     return build_coder(config, registry, build_components(config, registry))
 
 
-def setting_name(name: str, particles: int, steps: int) -> str:
-    return f"{name}-{particles}-{steps}"
+def setting_name(name: str, particles: int, steps: int, model: str) -> str:
+    return f"{name}-{particles}-{steps}-{model}"
 
 
 def main(argv: list[str]) -> None:
