@@ -6,7 +6,7 @@ Given the latent, the context VAE's pixels are not independent: pixel ``p``'s lo
 the whole image, with the chain rule inside it:
 
 * ``cdf(symbols)`` (pushing, and the importance weights) knows the whole image, so every
-  context is known and everything is vectorized;
+  context is known: the coins are then plain portable :class:`Bernoulli` coins (:meth:`coins`);
 * popping goes through the row program, which the codec calls for the elements of a chain
   in increasing order (the row-program contract, any lane layout): each call reads the
   contexts from the pixels it has already popped into its own buffer, then writes its
@@ -24,52 +24,13 @@ import numba
 import numpy as np
 
 from bitsback_core.ans import register_rows_kernel, run_rows
+from bitsback_core.distributions.bernoulli import Bernoulli
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
-from bitsback_core.portable.kernels import count_one, log2_table, table_args
-from bitsback_ctxvae.context import OFFSETS, context_at
+from bitsback_core.portable.kernels import count_one, table_args
+from bitsback_ctxvae.context import OFFSETS, context_at, contexts
 
 __all__ = ["ContextBernoulli"]
-
-
-@numba.njit(cache=True, inline="always")
-def _count(base, table, x, r, p, prec, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    logit = base[r, p] + table[context_at(x, p, OFFSETS)]
-    return count_one(logit, prec, sig, sig_lo, sig_last, LOGIT_BITS)
-
-
-@numba.njit(cache=True, parallel=True)
-def _cdf(base, table, symbols, prec, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    rows, n = base.shape
-    total = np.int64(1) << prec
-    start = np.empty((rows, n), dtype=np.int64)
-    freq = np.empty((rows, n), dtype=np.int64)
-    for r in numba.prange(rows):
-        x = symbols[r]
-        for p in range(n):
-            c1 = _count(base, table, x, r, p, prec, sig, sig_lo, sig_last)
-            if x[p] != 0:
-                start[r, p] = total - c1
-                freq[r, p] = c1
-            else:
-                start[r, p] = 0
-                freq[r, p] = total - c1
-    return start, freq
-
-
-@numba.njit(cache=True, parallel=True)
-def _sum_log2(base, table, symbols, repeat, prec, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    rows, n = base.shape
-    total = np.int64(1) << prec
-    out = np.empty(rows, dtype=np.int64)
-    for r in numba.prange(rows):
-        x = symbols[r // repeat]
-        acc = np.int64(0)
-        for p in range(n):
-            c1 = _count(base, table, x, r, p, prec, sig, sig_lo, sig_last)
-            acc += log2[c1] if x[p] != 0 else log2[total - c1]
-        out[r] = acc
-    return out
 
 
 @numba.njit(cache=True)
@@ -85,7 +46,8 @@ def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma
     if j != expected[c]:
         return np.int64(0), np.int64(0), np.int64(0)
     expected[c] = j + 1
-    c1 = _count(base, table, decoded[c], c, j, prec, sig, sig_lo, sig_last)
+    logit = base[c, j] + table[context_at(decoded[c], j, OFFSETS)]
+    c1 = count_one(logit, prec, sig, sig_lo, sig_last, LOGIT_BITS)
     zero = (np.int64(1) << prec) - c1
     if cf < zero:
         decoded[c, j] = 0
@@ -132,9 +94,22 @@ class ContextBernoulli(QuantizedDistribution):
             raise ValueError("ContextBernoulli symbols must be 0 or 1")
         return np.ascontiguousarray(s, dtype=np.uint8)
 
+    def coins(self, symbols: np.ndarray, repeat: int = 1) -> Bernoulli:
+        """The independent coins these are once the image is known: row ``r`` of the result
+        has the logits ``base[r] + table[context]`` of the image ``symbols[r // repeat]``.
+
+        Pushing and the importance weights know the image, so they are plain portable
+        :class:`Bernoulli` coins; each image's contexts are computed once, not per particle.
+        """
+        rows = self.base.shape[0]
+        if repeat < 1 or rows % repeat:
+            raise ValueError(f"repeat {repeat} does not divide {rows} rows")
+        s = self._symbols(symbols, rows // repeat)
+        logits = self.base + np.repeat(self.table[contexts(s)], repeat, axis=0)
+        return Bernoulli.from_fixed_logits(logits, self.prec)
+
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = self._symbols(symbols, self.base.shape[0])
-        return _cdf(self.base, self.table, s, np.int64(self.prec), *table_args("sigmoid"))  # type: ignore[no-any-return]
+        return self.coins(symbols).cdf(symbols)
 
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         raise NotImplementedError(
@@ -151,15 +126,7 @@ class ContextBernoulli(QuantizedDistribution):
 
     def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
         """Fixed-point ``sum log2 freq`` per row; row ``r`` scores ``symbols[r // repeat]``."""
-        if self.prec > 24:
-            return super().sum_log2_rows(symbols, repeat)
-        if repeat < 1 or self.base.shape[0] % repeat:
-            raise ValueError(f"repeat {repeat} does not divide {self.base.shape[0]} rows")
-        s = self._symbols(symbols, self.base.shape[0] // repeat)
-        return _sum_log2(  # type: ignore[no-any-return]
-            self.base, self.table, s, np.int64(repeat), np.int64(self.prec),
-            log2_table(self.prec), *table_args("sigmoid"),
-        )  # fmt: skip
+        return self.coins(symbols, repeat).sum_log2_rows(symbols, repeat)
 
     def __getitem__(self, key: Any) -> ContextBernoulli:
         """Whole rows only: a pixel's probability depends on the pixels before it."""
