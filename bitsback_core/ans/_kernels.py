@@ -6,7 +6,9 @@ the cost. Every loop here codes through two inlined helpers, :func:`encode` and
 :func:`decode`, which are ``ScalarLane.push`` and ``ScalarLane.commit`` on one lane of a
 :class:`Lanes` (a message's arrays). A lane refills itself from its stack or, when the
 stack is empty, with its next counter-based initial word (:func:`initial_word`), so lanes
-and chains never wait for each other and may run in any order, on any thread.
+and chains never wait for each other and may run in any order, on any thread. No
+distribution is known here: each pops through the kernel its module registers
+(:func:`register_rows_kernel`).
 
 Only :class:`~bitsback_core.ans.message.Message` calls these; it owns the arrays. Status
 codes: 0 done, -1 an invalid push interval, -2 a pop interval that misses the cumulative
@@ -16,19 +18,10 @@ would promote a mix of signed and unsigned integers to float64, so operands are 
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import numba
 import numpy as np
-
-from bitsback_core.distributions._gaussian_kernels import gaussian_row_ppf
-from bitsback_core.distributions._portable_kernels import fixed_gaussian_row_ppf
-from bitsback_core.distributions._row_kernels import (
-    bernoulli_row_ppf,
-    categorical_row_ppf,
-    uniform_row_ppf,
-)
 
 __all__ = [
     "Lanes",
@@ -213,76 +206,38 @@ def _push_only(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no 
     return np.int64(0), np.int64(0), np.int64(1)  # never called: a push-only job pops nothing
 
 
-# One kernel per built-in row program, each running the chains on numba's threads. Not
-# one kernel taking the program as an argument: a jitted function argument is typed by
-# its identity, which changes between processes, so the disk cache would never hit.
-
-
 @numba.njit(cache=True, parallel=True)
 def _push(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return _chains(m, job, _push_only, params)
 
 
-@numba.njit(cache=True, parallel=True)
-def _gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, gaussian_row_ppf, params)
-
-
-@numba.njit(cache=True, parallel=True)
-def _fixed_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, fixed_gaussian_row_ppf, params)
-
-
-@numba.njit(cache=True, parallel=True)
-def _bernoulli(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, bernoulli_row_ppf, params)
-
-
-@numba.njit(cache=True, parallel=True)
-def _uniform(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, uniform_row_ppf, params)
-
-
-@numba.njit(cache=True, parallel=True)
-def _categorical(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, categorical_row_ppf, params)
-
-
-_BUILT_IN = {
-    None: _push,
-    gaussian_row_ppf: _gaussian,
-    fixed_gaussian_row_ppf: _fixed_gaussian,
-    bernoulli_row_ppf: _bernoulli,
-    uniform_row_ppf: _uniform,
-    categorical_row_ppf: _categorical,
-}
-
+#: Row program -> the kernel that pops it (:func:`register_rows_kernel`); None: push only.
+_KERNELS: dict[Any, Any] = {None: _push}
 
 #: The loop a row program's kernel calls: ``run_rows(m, job, ppf, params) -> status``.
 run_rows = _chains
 
 
 def register_rows_kernel(ppf: Any, kernel: Any) -> None:
-    """Pop with ``kernel`` for the row program ``ppf``: a plugin's disk-cached loop.
+    """Pop with ``kernel`` for the row program ``ppf``; each distribution registers its own.
 
-    ``kernel(m, job, params)`` is ``numba.njit(cache=True, parallel=True)`` at a plugin
-    module's top level and returns ``run_rows(m, job, ppf, params)`` (``ppf`` named as a
-    global), exactly like the built-in kernels above; without it the program's kernel is
-    compiled anew in every process (seconds each time).
+    ``kernel(m, job, params)`` is ``numba.njit(cache=True, parallel=True)`` at its module's
+    top level and returns ``run_rows(m, job, ppf, params)`` (``ppf`` named as a global).
+    Why one such kernel per program rather than one kernel taking the program as an
+    argument: a jitted function argument (or one a closure holds) is typed by its identity,
+    which changes between processes, so numba's disk cache would never hit and every
+    process would compile the loop anew (seconds each time). numba invalidates a cached
+    kernel only when the kernel's own file changes, not when this loop does.
     """
-    _BUILT_IN[ppf] = kernel
-
-
-@functools.lru_cache(maxsize=None)
-def _kernel_for(ppf: Any) -> Any:
-    """A kernel for a third-party row program (compiled on first use in each process)."""
-
-    def kernel(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-        return _chains(m, job, ppf, params)
-
-    return numba.njit(parallel=True)(kernel)
+    _KERNELS[ppf] = kernel
 
 
 def rows_kernel(ppf: Any) -> Any:
     """``kernel(lanes, rows, params) -> status`` for the row program ``ppf`` (None: push only)."""
-    return _BUILT_IN.get(ppf) or _kernel_for(ppf)
+    if ppf not in _KERNELS:  # unregistered: compiled on first use in every process
+
+        def kernel(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+            return _chains(m, job, ppf, params)
+
+        _KERNELS[ppf] = numba.njit(parallel=True)(kernel)
+    return _KERNELS[ppf]

@@ -1,27 +1,17 @@
 """Push and pop whole symbol vectors across the lanes of a message.
 
 A chain codes a vector of ``n`` symbols (the pixels of an image, the dimensions of a
-latent) spread over its lanes, so a vector costs ``ceil(n / lanes)`` vector operations
-instead of ``n``.
+latent) spread over its lanes, so a vector costs ``ceil(n / lanes)`` rows of lanes
+instead of ``n`` steps. At lane offset ``r`` element ``j`` sits at position
+``p = r + n - 1 - j``: lane ``p % lanes``, row ``p // lanes`` (pushed last-to-first so that
+pops return the vector in order). Rows are pushed upward and popped downward, and a pop
+must use the offset of the push it undoes (:func:`lane_offset` says why it moves).
 
-Layout of one vector at lane offset ``r``: element ``j`` gets position
-``p = r + n - 1 - j`` (pushed last-to-first so that pops return the vector in order),
-lane ``p % lanes``, row ``p // lanes``. Rows are pushed in increasing order and popped in
-decreasing order; within a row every lane is distinct, so each row is one
-:meth:`Message.push` / :meth:`Message.commit`. A pop must use the offset of the push it
-undoes.
-
-Why offsets: symbols differ in cost by position (an inactive latent dimension costs
-nothing net, a central pixel more than a border one), so a fixed layout would make some
-lanes lose bits every image and keep drawing initial bits while others grow. Coders
-shift the layout per image with :func:`lane_offset`, which cycles through every offset
-once per ``lanes`` images, so each lane carries the same load over a cycle.
-
-The distribution is evaluated lazily on pop: each row asks only for its own elements, so
-no full table is ever built. Distributions with a row program
-(:meth:`QuantizedDistribution.row_program`) are popped in one compiled loop
-(:meth:`Message.code_rows`, chains on numba's threads); the others go row by row through
-numpy (``dist[:, a:b].ppf_interval``). Both paths give bit-identical messages.
+A pop evaluates the distribution lazily: each row asks only for its own elements, so no
+full table is ever built. A distribution with a row program
+(:meth:`QuantizedDistribution.row_program`) is popped in one compiled loop
+(:meth:`Message.code_rows`, chains on numba's threads); any other goes row by row through
+numpy (``dist[:, a:b].ppf_interval``). Both give bit-identical messages.
 """
 
 from __future__ import annotations
@@ -48,8 +38,11 @@ __all__ = [
 def lane_offset(step: int, lanes: int) -> int:
     """Lane offset of image ``step``: ``step * stride mod lanes``, stride coprime to ``lanes``.
 
-    The stride is the first integer from ``0.618 * lanes`` up that is coprime with
-    ``lanes``, so consecutive images land far apart and every offset occurs once per cycle.
+    Why: symbols differ in cost by position (an inactive latent dimension costs nothing
+    net, a central pixel more than a border one), so with a fixed layout some lanes would
+    lose bits every image and keep drawing initial bits while others grow. The stride is
+    the first integer from ``0.618 * lanes`` up that is coprime with ``lanes``, so
+    consecutive images land far apart and every offset occurs once per ``lanes`` images.
     """
     if lanes == 1:
         return 0
@@ -59,47 +52,69 @@ def lane_offset(step: int, lanes: int) -> int:
     return (step * stride) % lanes
 
 
-def _check_push(message: Message, dist: QuantizedDistribution, symbols: np.ndarray) -> np.ndarray:
-    chains = message.shape[0]
-    symbols = np.asarray(symbols, dtype=np.int64)
-    if symbols.ndim != 2 or symbols.shape[0] != chains or dist.batch_shape != symbols.shape:
-        raise ValueError(
-            f"symbols {symbols.shape} and distribution {dist.batch_shape} "
-            f"must both be (chains={chains}, n)"
-        )
-    return symbols
+def _length(
+    chains: int,
+    push: tuple[QuantizedDistribution, np.ndarray] | None,
+    pop: QuantizedDistribution | None,
+) -> int:
+    """The ``n`` of the ``(chains, n)`` vectors pushed and popped; refuses other shapes."""
+    lengths = set()
+    if push is not None:
+        dist, symbols = push
+        if symbols.ndim != 2 or symbols.shape[0] != chains or dist.batch_shape != symbols.shape:
+            raise ValueError(
+                f"symbols {symbols.shape} and distribution {dist.batch_shape} "
+                f"must both be (chains={chains}, n)"
+            )
+        lengths.add(symbols.shape[1])
+    if pop is not None:
+        if len(pop.batch_shape) != 2 or pop.batch_shape[0] != chains:
+            raise ValueError(f"distribution batch {pop.batch_shape} must be (chains={chains}, n)")
+        lengths.add(pop.batch_shape[1])
+    if len(lengths) > 1:
+        raise ValueError("swap_symbols: push and pop distributions differ in length")
+    return lengths.pop()
 
 
-def _check_pop(message: Message, dist: QuantizedDistribution) -> int:
-    chains = message.shape[0]
-    if len(dist.batch_shape) != 2 or dist.batch_shape[0] != chains:
-        raise ValueError(f"distribution batch {dist.batch_shape} must be (chains={chains}, n)")
-    return dist.batch_shape[1]
-
-
-def _rows(
+def _code(
     message: Message,
-    n: int,
     active: np.ndarray | None,
     offset: int,
     upward: bool,
-    pop_prec: int = 0,
     push: tuple[QuantizedDistribution, np.ndarray] | None = None,
-) -> Rows:
-    """One vector's :class:`Rows`: rows upward (pushes, forward swaps) or downward (pops)."""
+    pop: QuantizedDistribution | None = None,
+) -> np.ndarray:
+    """Lay one ``(chains, n)`` vector over rows of lanes (:class:`Rows`) and code it.
+
+    Rows go upward or downward; at each position the element of ``push = (dist, symbols)``
+    is pushed, then one of ``pop`` popped. Returns the popped symbols, starts and freqs,
+    int64 ``(3, chains, n)``.
+    """
     chains, lanes = message.shape
-    offset %= lanes
-    high = (offset + n - 1) // lanes
+    if push is not None:
+        push = push[0], np.asarray(push[1], dtype=np.int64)
+    n = _length(chains, push, pop)
+    out = np.zeros((3, chains, 0 if pop is None else n), dtype=np.int64)
+    if not n:
+        return out
     start = freq = np.zeros((0, 0), dtype=np.int64)
     if push is not None:
         start, freq = (_int64(a, (chains, n)) for a in push[0].cdf(push[1]))
     flags = np.ones(chains, dtype=bool)  # writable: numba types read-only arrays apart
     if active is not None:
         flags[:] = active
-    order = (0, high, 1) if upward else (high, 0, -1)
+    offset %= lanes
+    high = (offset + n - 1) // lanes
+    first, last, step = (0, high, 1) if upward else (high, 0, -1)
     push_prec = 0 if push is None else push[0].prec
-    out = np.zeros((3, chains, n if pop_prec else 0), dtype=np.int64)
-    return Rows(lanes, flags, offset, n, *order, pop_prec, start, freq, push_prec, out)
+    pop_prec = 0 if pop is None else pop.prec
+    rows = Rows(lanes, flags, offset, n, first, last, step, pop_prec, start, freq, push_prec, out)
+    program = None if pop is None else pop.row_program()
+    if pop is not None and program is None:
+        _numpy_rows(message, rows, pop)
+    else:
+        message.code_rows(rows, program)
+    return out
 
 
 def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -116,37 +131,22 @@ def _numpy_rows(message: Message, rows: Rows, dist: QuantizedDistribution) -> No
     chains, lanes = message.shape
     end = rows.offset + rows.n
     for row in range(rows.first, rows.last + rows.step, rows.step):
-        lo, hi = (
-            max(rows.offset, row * lanes) - row * lanes,
-            min(end, (row + 1) * lanes) - row * lanes,
-        )
-        j_lo, j_hi = end - row * lanes - hi, end - row * lanes - lo  # lanes hi - 1 .. lo
+        p = np.arange(min(end, (row + 1) * lanes) - 1, max(rows.offset, row * lanes) - 1, -1)
+        lane, j = p - row * lanes, end - 1 - p  # j increases along the row
         mask = np.zeros((chains, lanes), dtype=bool)
-        mask[:, lo:hi] = rows.active[:, None]
+        mask[:, lane] = rows.active[:, None]
 
         def place(values: np.ndarray) -> np.ndarray:
             out = np.zeros((chains, lanes), dtype=np.int64)
-            out[:, lo:hi] = values[:, ::-1]
+            out[:, lane] = values
             return out
 
         if rows.push_prec:
-            pushed = rows.push_start[:, j_lo:j_hi], rows.push_freq[:, j_lo:j_hi]
-            message.push(place(pushed[0]), place(pushed[1]), rows.push_prec, mask)
-        cf = message.peek(dist.prec, mask)[:, lo:hi][:, ::-1]
-        rows.out[:, :, j_lo:j_hi] = found = dist[:, j_lo:j_hi].ppf_interval(cf)
+            start, freq = place(rows.push_start[:, j]), place(rows.push_freq[:, j])
+            message.push(start, freq, rows.push_prec, mask)
+        cf = message.peek(dist.prec, mask)[:, lane]
+        rows.out[:, :, j] = found = dist[:, j[0] : j[-1] + 1].ppf_interval(cf)
         message.commit(place(found[1]), place(found[2]), dist.prec, mask)
-
-
-def _code(message: Message, rows: Rows, dist: QuantizedDistribution | None) -> np.ndarray:
-    """Run ``rows`` popping ``dist`` (None: a push): compiled when it has a row program."""
-    if not rows.n:
-        return rows.out
-    program = dist.row_program() if dist is not None else None
-    if dist is not None and program is None:
-        _numpy_rows(message, rows, dist)
-    else:
-        message.code_rows(rows, program)
-    return rows.out
 
 
 def push_symbols(
@@ -161,13 +161,7 @@ def push_symbols(
     The intervals come from one ``dist.cdf`` of the whole vector; one compiled loop then
     pushes them, each lane receiving its positions in row order.
     """
-    symbols = _check_push(message, dist, symbols)
-    if symbols.shape[1]:
-        _code(
-            message,
-            _rows(message, symbols.shape[1], active, offset, True, 0, (dist, symbols)),
-            None,
-        )
+    _code(message, active, offset, True, push=(dist, symbols))
 
 
 def pop_symbols(
@@ -191,8 +185,7 @@ def pop_intervals(
     Coders reuse the intervals (exact log-probabilities, pushing the same symbols back)
     instead of evaluating the distribution again.
     """
-    n = _check_pop(message, dist)
-    out = _code(message, _rows(message, n, active, offset, False, dist.prec), dist)
+    out = _code(message, active, offset, False, pop=dist)
     return out[0], out[1], out[2]
 
 
@@ -212,14 +205,7 @@ def swap_symbols(
     re-expresses a known cumulative frequency as "its bucket plus bits back".
     ``swap_symbols(m, q, z, p, reverse=True)`` undoes ``swap_symbols(m, p, c, q)``.
     """
-    symbols = _check_push(message, push_dist, symbols)
-    n = symbols.shape[1]
-    if _check_pop(message, pop_dist) != n:
-        raise ValueError("swap_symbols: push and pop distributions differ in length")
-    push = (push_dist, symbols)
-    return _code(
-        message, _rows(message, n, active, offset, not reverse, pop_dist.prec, push), pop_dist
-    )[0]
+    return _code(message, active, offset, not reverse, (push_dist, symbols), pop_dist)[0]
 
 
 @attrs.frozen

@@ -1,31 +1,17 @@
 """A vectorized rANS stack: ``(chains, lanes)`` independent streams in lockstep.
 
-Why this shape: bits-back coding is inherently sequential *within* one stream, but
-independent streams can advance together. A dataset is split over ``chains`` (one image
-per chain per step) and the symbols of one image are spread over ``lanes``, so every
-push and pop is a handful of numpy operations over a ``(chains, lanes)`` array.
+Why this shape: bits-back coding is sequential *within* one stream, but independent
+streams can advance together: a dataset is split over ``chains`` (one image per chain per
+step) and the symbols of one image are spread over ``lanes``. What a push and a pop do to
+one lane (a head and a stack of ``bprec``-bit words) is :mod:`bitsback_core.ans.spec`.
 
-Each lane holds a *head* (an integer state in ``[2**lprec, 2**(lprec + bprec))``) and a
-stack of ``bprec``-bit words. Pushing a symbol with integer interval ``[start,
-start + freq)`` out of ``2**prec`` grows the head by about ``log2(2**prec / freq)`` bits,
-spilling whole words onto the stack; popping is the exact inverse.
+A pop from an empty lane is legal (bits-back needs it: the first latent is *decoded* from
+nothing) and draws the lane's next counter-based word of *initial bits*
+(:func:`initial_word`). Those words and the random starting heads were given to the
+message, not told about the data: ``net = total - initial``.
 
-Popping from an empty lane is legal (bits-back needs it: the first latent is *decoded*
-from nothing): the lane then draws its next word of initial bits, a counter-based
-function of (seed, lane, word index) (:func:`initial_word`). Those words, and the
-random starting head, are the *initial bits*: information the message was given rather
-than information about the data. ``net = total - initial``.
-
-::
-
-      chain 0:  lane 0 [head] | w w w w w      <- words pushed / popped at the right
-                lane 1 [head] | w w w
-      chain 1:  lane 0 [head] | w w w w
-                lane 1 [head] | w w w w w w
-
-Ownership: a :class:`Message` is a mutable object owned by one coder at a time; ``push``
-and ``pop`` change it in place (a persistent structure would cost a copy per symbol).
-Use :meth:`copy` to keep a snapshot.
+Ownership: a :class:`Message` is mutable and owned by one coder at a time (a persistent
+structure would cost a copy per symbol); :meth:`copy` keeps a snapshot.
 """
 
 from __future__ import annotations
@@ -51,19 +37,11 @@ _HEAD_INDEX = np.uint64(2**64 - 1)
 def initial_word(seed: int, lane: np.ndarray, index: np.ndarray) -> np.ndarray:
     """The 64 initial bits number ``index`` of lane ``lane`` (flat), keyed by ``seed``.
 
-    Counter-based (splitmix64 mixing of seed, lane and index): any lane can draw its
-    ``index``-th word at any time, in any order, on any device, and get the same bits.
-    The compiled pops call the same function.
+    Counter-based, so any lane can draw its ``index``-th word at any time, in any order,
+    on any device, and get the same bits. The compiled pops call the same function.
     """
     lane, index = np.asarray(lane, np.uint64), np.asarray(index, np.uint64)
     return _kernels.initial_word(np.uint64(seed), lane.reshape(-1), index.reshape(-1))
-
-
-def _log2_u64(a: np.ndarray) -> np.ndarray:
-    """log2 of uint64 values without losing their low bits to a float64 cast."""
-    high = (a >> np.uint64(32)).astype(np.float64) * 4294967296.0
-    low = (a & np.uint64(0xFFFFFFFF)).astype(np.float64)
-    return np.log2(high + low)
 
 
 class MessageFormatError(ValueError):
@@ -72,6 +50,22 @@ class MessageFormatError(ValueError):
 
 class EmptyStackError(ValueError):
     """Raised when a strict message is popped past its end (corrupt or truncated input)."""
+
+
+def _check(status: int) -> None:
+    """Turn a kernel's status (``_kernels``' docstring) into an exception."""
+    if status == -1:
+        raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
+    if status == -2:
+        raise ValueError(
+            "pop: the interval (of the row program or given to commit) does not contain "
+            "the cumulative frequency"
+        )
+    if status == -3:
+        raise EmptyStackError(
+            "popped past the end of a lane: the message is corrupt or truncated, "
+            "or the decoder's settings differ from the encoder's"
+        )
 
 
 class Message:
@@ -158,21 +152,6 @@ class Message:
             grown[:, : self._words.shape[1]] = self._words
             self._words = grown
 
-    def _raise_for(self, status: int) -> None:
-        """Turn a kernel's status (``_kernels``' docstring) into an exception."""
-        if status == -1:
-            raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
-        if status == -2:
-            raise ValueError(
-                "pop: the interval (of the row program or given to commit) does not contain "
-                "the cumulative frequency"
-            )
-        if status == -3:
-            raise EmptyStackError(
-                "popped past the end of a lane: the message is corrupt or truncated, "
-                "or the decoder's settings differ from the encoder's"
-            )
-
     # ------------------------------------------------------------------ coding
     def push(
         self,
@@ -213,7 +192,7 @@ class Message:
         self._reserve(0 if pop else 1, prec)
         flags = _EVERY_LANE if mask is None else self._lane_values(mask).astype(bool)
         values = self._lane_values(start), self._lane_values(freq)
-        self._raise_for(code_lanes(self._lanes(), *values, flags, prec, pop))
+        _check(code_lanes(self._lanes(), *values, flags, prec, pop))
 
     def pop(
         self,
@@ -239,30 +218,28 @@ class Message:
         if rows.pop_prec:
             self._check_prec(rows.pop_prec)
         ppf, params = program or (None, ())
-        self._raise_for(rows_kernel(ppf)(self._lanes(), rows, params))
+        _check(rows_kernel(ppf)(self._lanes(), rows, params))
 
     # ------------------------------------------------------------------ accounting
-    def _lane_bits(self, counts: np.ndarray) -> np.ndarray:
-        return counts.reshape(self.shape).sum(axis=1)
+    def _per_chain(self, per_lane: np.ndarray) -> np.ndarray:
+        return per_lane.reshape(self.shape).sum(axis=1)
 
     def total_bits_per_chain(self) -> np.ndarray:
         """Bits of the flushed message per chain: heads plus stack words."""
-        per_lane = (self.lprec + self.bprec) + self.bprec * self._len
-        return self._lane_bits(per_lane)
+        return self._per_chain((self.lprec + self.bprec) + self.bprec * self._len)
 
     def drawn_words_per_chain(self) -> np.ndarray:
-        """Words drawn from the generator by pops from empty lanes, per chain."""
-        return self._lane_bits(self._drawn)
+        """Initial words drawn by pops from empty lanes, per chain."""
+        return self._per_chain(self._drawn)
 
     def net_bits_per_chain(self) -> np.ndarray:
-        """Exact code length (float bits) of everything coded so far, per chain."""
-        words = self.bprec * (self._len - self._drawn).astype(np.float64)
-        head_bits = _log2_u64(self._head) - _log2_u64(self._head0)
-        return self._lane_bits(words + head_bits)
+        """Exact code length (float bits) of everything coded so far, per chain.
 
-    def initial_bits_per_chain(self) -> np.ndarray:
-        """``total - net`` per chain: random starts, drawn words and final-head slack."""
-        return self.total_bits_per_chain() - self.net_bits_per_chain()
+        ``bprec * (words - drawn words) + log2(head) - log2(starting head)`` per lane.
+        """
+        words = self.bprec * (self._len - self._drawn).astype(np.float64)
+        heads = np.log2(self._head.astype(np.float64)) - np.log2(self._head0.astype(np.float64))
+        return self._per_chain(words + heads)
 
     @property
     def total_bits(self) -> int:
@@ -274,16 +251,15 @@ class Message:
 
     @property
     def initial_bits(self) -> float:
+        """``total - net``: random starts, drawn words and the final heads' unused room."""
         return self.total_bits - self.net_bits
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:
-        """Serialize: header, heads, stack lengths, drawn-word counts, words.
+        """Serialize: header, heads, stack lengths, drawn-word counts, words (:meth:`_tables`).
 
-        Per lane that is 16 bytes besides the words (the 8-byte head is part of
-        ``total_bits``; lengths and drawn counts are 4 bytes each). The starting heads are
-        not stored: they are counter-based draws keyed by the seed, so
-        :meth:`from_bytes` regenerates them.
+        The starting heads are not stored: they are counter-based draws keyed by the seed,
+        so :meth:`from_bytes` regenerates them.
         """
         chains, lanes = self.shape
         header = _HEADER.pack(_MAGIC, self.lprec, self.bprec, chains, lanes, self.seed)
@@ -303,12 +279,11 @@ class Message:
         return msg._load_tables(data, _HEADER.size, drawn=True)
 
     def to_frame_bytes(self) -> bytes:
-        """Serialize compactly for a ``.bbz`` frame: heads, stack lengths, words (see docs/format.md).
+        """Serialize compactly for a ``.bbz`` frame: heads, stack lengths, words (docs/format.md).
 
-        Unlike :meth:`to_bytes` this stores no magic, precisions, shape, seed or drawn-word
-        counts: the file's header holds the first four for every frame, and a decoder does
-        not need the counts, because it checks :meth:`is_initial_state` instead of
-        ``net_bits == 0``. Per lane that is 12 bytes besides the words.
+        No magic, precisions, shape, seed or drawn-word counts: the file's header holds the
+        first four for every frame, and a decoder needs no counts, because it checks
+        :meth:`is_initial_state` instead of ``net_bits == 0``.
         """
         return self._tables(drawn=False)
 
@@ -377,14 +352,10 @@ class Message:
         """
         if not np.array_equal(self._head, self._head0):
             return False
-        lane = np.repeat(np.arange(self.num_lanes, dtype=np.uint64), self._len)
-        starts = np.cumsum(self._len) - self._len
-        pos = np.arange(int(self._len.sum()), dtype=np.int64) - np.repeat(starts, self._len)
-        top_down = np.repeat(self._len, self._len) - 1 - pos  # initial-word index of each slot
-        expected = initial_word(self.seed, lane, top_down.astype(np.uint64)) & np.uint64(
-            (1 << self.bprec) - 1
-        )
-        return bool(np.array_equal(self._live_words(), expected))
+        lane, slot = np.nonzero(np.arange(self._words.shape[1]) < self._len[:, None])
+        index = self._len[lane] - 1 - slot  # initial-word index of each slot (word 0 on top)
+        expected = initial_word(self.seed, lane, index) & np.uint64((1 << self.bprec) - 1)
+        return bool(np.array_equal(self._words[lane, slot], expected))
 
     def equals(self, other: Message) -> bool:
         """Same shape, precisions, heads and stacks (ignores generator state)."""

@@ -28,6 +28,8 @@ import numpy as np
 import scipy.special
 from numba.extending import get_cython_function_address
 
+from bitsback_core.ans import register_rows_kernel, run_rows
+
 __all__ = [
     "Z_GRID",
     "gaussian_cdf",
@@ -164,6 +166,14 @@ def gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragm
     Flat, not nested: numba's parallel loops refuse a nested tuple holding function pointers.
     """
     return _search(params[0][c, j], params[1][c, j], cf, params[2:])
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return run_rows(m, job, gaussian_row_ppf, params)
+
+
+register_rows_kernel(gaussian_row_ppf, _pop_gaussian)
 
 
 @numba.njit(parallel=True, cache=True)

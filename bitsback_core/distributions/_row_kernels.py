@@ -4,13 +4,16 @@ A row program lets :mod:`bitsback_core.ans.codec` pop a whole ``(chains, n)`` ve
 one compiled loop over the lane rows instead of a numpy round trip per row (see
 :meth:`QuantizedDistribution.row_program`). Each function maps ``(params, chain, element,
 cumfreq)`` to ``(symbol, start, freq)`` with exactly the integers of the distribution's
-numpy ``ppf`` and ``cdf``.
+numpy ``ppf`` and ``cdf``. Each is registered with its codec loop, a kernel beside it
+(:func:`~bitsback_core.ans.register_rows_kernel`).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from bitsback_core.ans import register_rows_kernel, run_rows
 
 __all__ = ["bernoulli_row_ppf", "categorical_row_ppf", "uniform_row_ppf"]
 
@@ -49,3 +52,23 @@ def categorical_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pr
         else:
             hi = mid - 1
     return np.int64(lo), starts[c, j, lo], starts[c, j, lo + 1] - starts[c, j, lo]
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_bernoulli(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return run_rows(m, job, bernoulli_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_uniform(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return run_rows(m, job, uniform_row_ppf, params)
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_categorical(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return run_rows(m, job, categorical_row_ppf, params)
+
+
+register_rows_kernel(bernoulli_row_ppf, _pop_bernoulli)
+register_rows_kernel(uniform_row_ppf, _pop_uniform)
+register_rows_kernel(categorical_row_ppf, _pop_categorical)

@@ -18,8 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import numba
 import numpy as np
 
+from bitsback_core.ans import register_rows_kernel, run_rows
 from bitsback_core.distributions._portable_kernels import (
     clamp_and_invert,
     fixed_gaussian_cdf,
@@ -47,6 +49,15 @@ _TABLE_GAIN = 4
 _TABLE_MAX = 1 << 22
 #: The row program's start table when there is none (its type must not change).
 _NO_TABLE = np.zeros((0, 1), dtype=np.int64)
+
+
+@numba.njit(cache=True, parallel=True)
+def _pop_fixed_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The codec's row loop over the portable bucket search, cached on disk."""
+    return run_rows(m, job, fixed_gaussian_row_ppf, params)
+
+
+register_rows_kernel(fixed_gaussian_row_ppf, _pop_fixed_gaussian)
 
 
 @attrs.frozen
