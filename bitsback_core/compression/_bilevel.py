@@ -50,24 +50,31 @@ ERR_CORRUPT = -2
 
 
 @numba.njit(cache=True, inline="always")
-def _p0(c0, c1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    p = ((c0 * 16 + ALPHA) << PROB_BITS) // ((c0 + c1) * 16 + 2 * ALPHA)
+def _clamp(p):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """A 16-bit probability kept inside ``[1, 2^16 - 1]``, so both symbols stay codable."""
     if p < 1:
-        p = 1
-    elif p > PROB_ONE - 1:
-        p = PROB_ONE - 1
+        return 1
+    if p > PROB_ONE - 1:
+        return PROB_ONE - 1
     return p
 
 
 @numba.njit(cache=True, inline="always")
-def _update(c0, c1, ctx, bit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _p0(c0, c1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _clamp(((c0 * 16 + ALPHA) << PROB_BITS) // ((c0 + c1) * 16 + 2 * ALPHA))
+
+
+@numba.njit(cache=True, inline="always")
+def _count(c0, c1, bit, limit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The counts ``c0``, ``c1`` after counting ``bit``; past ``limit`` in total both are
+    halved (rounding up), so the model follows a drifting source."""
     if bit:
-        c1[ctx] += 1
+        c1 += 1
     else:
-        c0[ctx] += 1
-    if c0[ctx] + c1[ctx] > LIMIT:
-        c0[ctx] = (c0[ctx] + 1) >> 1
-        c1[ctx] = (c1[ctx] + 1) >> 1
+        c0 += 1
+    if c0 + c1 > limit:
+        return (c0 + 1) >> 1, (c1 + 1) >> 1
+    return c0, c1
 
 
 @numba.njit(cache=True, inline="always")
@@ -92,6 +99,91 @@ def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def
     cache_size += 1
     low = (low & 0x00FFFFFF) << 8
     return low, cache, cache_size, pos
+
+
+@numba.njit(cache=True, inline="always")
+def _encoder_start():  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """A fresh encoder: ``(low, range, cache, cache_size, pos)``; ``pos`` starts at -1 so
+    that the first byte (always 0) is dropped."""
+    return 0, MASK32, 0, 1, -1
+
+
+@numba.njit(cache=True, inline="always")
+def _encode_bit(coder, bit, p0, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The encoder ``coder`` after coding ``bit`` (P(0) = ``p0 / 2^16``) into ``out`` and
+    renormalizing; it stops at the first byte that does not fit (:func:`_encoder_full`)."""
+    low, rng, cache, cache_size, pos = coder
+    bound = (rng * p0) >> PROB_BITS
+    if bit:
+        low += bound
+        rng -= bound
+    else:
+        rng = bound
+    while rng < TOP:
+        rng = (rng << 8) & MASK32
+        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+        if pos > out.shape[0]:
+            break
+    return low, rng, cache, cache_size, pos
+
+
+@numba.njit(cache=True, inline="always")
+def _encoder_full(coder, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Whether ``coder`` ran past the end of ``out``."""
+    return coder[4] > out.shape[0]
+
+
+@numba.njit(cache=True, inline="always")
+def _encoder_finish(coder, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Flush ``coder``'s last bytes into ``out``: the bytes written, or -1 if ``out`` is too
+    small."""
+    low, _, cache, cache_size, pos = coder
+    for _ in range(5):
+        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
+        if pos > out.shape[0]:
+            return -1
+    return pos
+
+
+@numba.njit(cache=True, inline="always")
+def _decoder_start(data):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """A decoder over ``data``: ``(code, range, pos)`` after its first four bytes, ``pos``
+    ``ERR_TRUNCATED`` if there are fewer."""
+    code = 0
+    if data.shape[0] < 4:
+        return code, MASK32, ERR_TRUNCATED
+    for pos in range(4):
+        code = (code << 8) | np.int64(data[pos])
+    return code, MASK32, 4
+
+
+@numba.njit(cache=True, inline="always")
+def _decode_bit(code, rng, pos, p0, data):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Decode a bit (P(0) = ``p0 / 2^16``) and renormalize: ``(bit, code, range, pos)``,
+    ``pos`` ``ERR_TRUNCATED`` if ``data`` ran out."""
+    bound = (rng * p0) >> PROB_BITS
+    if code < bound:
+        rng = bound
+        bit = 0
+    else:
+        code -= bound
+        rng -= bound
+        bit = 1
+    while rng < TOP:
+        if pos >= data.shape[0]:
+            return bit, code, rng, ERR_TRUNCATED
+        rng = (rng << 8) & MASK32
+        code = ((code << 8) | np.int64(data[pos])) & MASK32
+        pos += 1
+    return bit, code, rng, pos
+
+
+@numba.njit(cache=True, inline="always")
+def _decoder_finish(code, rng, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The bytes read, or ``ERR_CORRUPT`` if the code value left the interval."""
+    if code >= rng:
+        return ERR_CORRUPT
+    return pos
 
 
 #: Padding codec 2's pages need: rows above, columns each side.
@@ -138,12 +230,7 @@ def encode_images(images, out):  # type: ignore[no-untyped-def]  # pragma: no co
     c0 = np.zeros(1 << 14, dtype=np.int64)
     c1 = np.zeros(1 << 14, dtype=np.int64)
     pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
-    low = 0
-    rng = MASK32
-    cache = 0
-    cache_size = 1
-    pos = -1  # the first byte (always 0) is dropped
-    cap = out.shape[0]
+    coder = _encoder_start()
     for i in range(n):
         for y in range(h):
             for x in range(w):
@@ -154,23 +241,11 @@ def encode_images(images, out):  # type: ignore[no-untyped-def]  # pragma: no co
             for x in range(left, left + w):
                 r2, r1, r0, ctx = _context_slide(pad, y, x, r2, r1, r0)
                 bit = pad[y, x]
-                bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
-                if bit:
-                    low += bound
-                    rng -= bound
-                else:
-                    rng = bound
-                _update(c0, c1, ctx, bit)
-                while rng < TOP:
-                    rng = (rng << 8) & MASK32
-                    low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
-                    if pos > cap:
-                        return -1
-    for _ in range(5):
-        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
-        if pos > cap:
-            return -1
-    return pos
+                coder = _encode_bit(coder, bit, _p0(c0[ctx], c1[ctx]), out)
+                if _encoder_full(coder, out):
+                    return -1
+                c0[ctx], c1[ctx] = _count(c0[ctx], c1[ctx], bit, LIMIT)
+    return _encoder_finish(coder, out)
 
 
 @numba.njit(cache=True)
@@ -178,43 +253,25 @@ def decode_images(data, out):  # type: ignore[no-untyped-def]  # pragma: no cove
     """Decode ``data`` into ``out`` (``(n, h, w)`` uint8); the bytes read, or an ``ERR_*`` code."""
     n, h, w = out.shape
     top, left = CONTEXT_TOP, CONTEXT_LEFT
-    size = data.shape[0]
     c0 = np.zeros(1 << 14, dtype=np.int64)
     c1 = np.zeros(1 << 14, dtype=np.int64)
     pad = np.zeros((h + top, w + 2 * left), dtype=np.uint8)
-    if size < 4:
-        return ERR_TRUNCATED
-    code = 0
-    for pos in range(4):
-        code = (code << 8) | np.int64(data[pos])
-    pos = 4
-    rng = MASK32
+    code, rng, pos = _decoder_start(data)
+    if pos < 0:
+        return pos
     for i in range(n):
         for y in range(top, top + h):
             r2, r1 = _context_row_start(pad, y)
             r0 = 0
             for x in range(left, left + w):
                 r2, r1, r0, ctx = _context_slide(pad, y, x, r2, r1, r0)
-                bound = (rng * _p0(c0[ctx], c1[ctx])) >> PROB_BITS
-                if code < bound:
-                    rng = bound
-                    bit = 0
-                else:
-                    code -= bound
-                    rng -= bound
-                    bit = 1
-                _update(c0, c1, ctx, bit)
+                bit, code, rng, pos = _decode_bit(code, rng, pos, _p0(c0[ctx], c1[ctx]), data)
+                c0[ctx], c1[ctx] = _count(c0[ctx], c1[ctx], bit, LIMIT)
                 pad[y, x] = bit
                 out[i, y - top, x - left] = bit
-                while rng < TOP:
-                    if pos >= size:
-                        return ERR_TRUNCATED
-                    rng = (rng << 8) & MASK32
-                    code = ((code << 8) | np.int64(data[pos])) & MASK32
-                    pos += 1
-    if code >= rng:
-        return ERR_CORRUPT
-    return pos
+                if pos < 0:
+                    return pos
+    return _decoder_finish(code, rng, pos)
 
 
 # --- codec 3: two templates, back-off estimate, the frame's images side by side ---------
@@ -233,23 +290,7 @@ def _p0_backoff(c0, c1, s0, s1):  # type: ignore[no-untyped-def]  # pragma: no c
     """P(0) in 16 bits: the large context's counts plus ``PRIOR_COUNTS`` pseudo-counts
     spread as the small context's estimate ``ps``."""
     ps = ((s0 * 16 + SMALL_ALPHA) << PROB_BITS) // ((s0 + s1) * 16 + 2 * SMALL_ALPHA)
-    p = ((c0 << PROB_BITS) + PRIOR_COUNTS * ps) // (c0 + c1 + PRIOR_COUNTS)
-    if p < 1:
-        p = 1
-    elif p > PROB_ONE - 1:
-        p = PROB_ONE - 1
-    return p
-
-
-@numba.njit(cache=True, inline="always")
-def _count(c0, c1, ctx, bit, limit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    if bit:
-        c1[ctx] += 1
-    else:
-        c0[ctx] += 1
-    if c0[ctx] + c1[ctx] > limit:
-        c0[ctx] = (c0[ctx] + 1) >> 1
-        c1[ctx] = (c1[ctx] + 1) >> 1
+    return _clamp(((c0 << PROB_BITS) + PRIOR_COUNTS * ps) // (c0 + c1 + PRIOR_COUNTS))
 
 
 #: Padding codec 3's page needs: rows above, columns each side.
@@ -298,12 +339,7 @@ def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # 
     c1 = np.zeros(1 << 16, dtype=np.int64)
     s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
     s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
-    low = 0
-    rng = MASK32
-    cache = 0
-    cache_size = 1
-    pos = -1  # the first byte (always 0) is dropped
-    cap = out.shape[0]
+    coder = _encoder_start()
     for y in range(BACKOFF_TOP, BACKOFF_TOP + h):
         r2, r1 = _row_start(pad, y)
         r0 = 0
@@ -311,24 +347,13 @@ def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # 
             r2, r1, r0, ctx = _slide(pad, y, x, r2, r1, r0)
             small = small_of[ctx]
             bit = pad[y, x]
-            bound = (rng * _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])) >> PROB_BITS
-            if bit:
-                low += bound
-                rng -= bound
-            else:
-                rng = bound
-            _count(c0, c1, ctx, bit, LARGE_LIMIT)
-            _count(s0, s1, small, bit, SMALL_LIMIT)
-            while rng < TOP:
-                rng = (rng << 8) & MASK32
-                low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
-                if pos > cap:
-                    return -1
-    for _ in range(5):
-        low, cache, cache_size, pos = _shift_low(low, cache, cache_size, pos, out)
-        if pos > cap:
-            return -1
-    return pos
+            p0 = _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])
+            coder = _encode_bit(coder, bit, p0, out)
+            if _encoder_full(coder, out):
+                return -1
+            c0[ctx], c1[ctx] = _count(c0[ctx], c1[ctx], bit, LARGE_LIMIT)
+            s0[small], s1[small] = _count(s0[small], s1[small], bit, SMALL_LIMIT)
+    return _encoder_finish(coder, out)
 
 
 @numba.njit(cache=True)
@@ -337,41 +362,24 @@ def decode_page_backoff(data, pad, small_of):  # type: ignore[no-untyped-def]  #
     the bytes read, or an ``ERR_*`` code."""
     h = pad.shape[0] - BACKOFF_TOP
     w = pad.shape[1] - 2 * BACKOFF_LEFT
-    size = data.shape[0]
     c0 = np.zeros(1 << 16, dtype=np.int64)
     c1 = np.zeros(1 << 16, dtype=np.int64)
     s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
     s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
-    if size < 4:
-        return ERR_TRUNCATED
-    code = 0
-    for pos in range(4):
-        code = (code << 8) | np.int64(data[pos])
-    pos = 4
-    rng = MASK32
+    code, rng, pos = _decoder_start(data)
+    if pos < 0:
+        return pos
     for y in range(BACKOFF_TOP, BACKOFF_TOP + h):
         r2, r1 = _row_start(pad, y)
         r0 = 0
         for x in range(BACKOFF_LEFT, BACKOFF_LEFT + w):
             r2, r1, r0, ctx = _slide(pad, y, x, r2, r1, r0)
             small = small_of[ctx]
-            bound = (rng * _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])) >> PROB_BITS
-            if code < bound:
-                rng = bound
-                bit = 0
-            else:
-                code -= bound
-                rng -= bound
-                bit = 1
-            _count(c0, c1, ctx, bit, LARGE_LIMIT)
-            _count(s0, s1, small, bit, SMALL_LIMIT)
+            p0 = _p0_backoff(c0[ctx], c1[ctx], s0[small], s1[small])
+            bit, code, rng, pos = _decode_bit(code, rng, pos, p0, data)
+            c0[ctx], c1[ctx] = _count(c0[ctx], c1[ctx], bit, LARGE_LIMIT)
+            s0[small], s1[small] = _count(s0[small], s1[small], bit, SMALL_LIMIT)
             pad[y, x] = bit
-            while rng < TOP:
-                if pos >= size:
-                    return ERR_TRUNCATED
-                rng = (rng << 8) & MASK32
-                code = ((code << 8) | np.int64(data[pos])) & MASK32
-                pos += 1
-    if code >= rng:
-        return ERR_CORRUPT
-    return pos
+            if pos < 0:
+                return pos
+    return _decoder_finish(code, rng, pos)
