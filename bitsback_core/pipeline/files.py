@@ -31,6 +31,7 @@ as a :class:`VerificationError`. The check decodes frames of every codec.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import os
@@ -117,16 +118,10 @@ class CompressResult:
 
 
 def as_binary_images(x: np.ndarray, obs_dim: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Validate user images (0/1 values, ``(n, obs_dim)`` or ``(n, h, w)``); flatten them."""
-    x = np.asarray(x)
-    if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != obs_dim:
-        raise ConfigError(
-            f"expected a non-empty array of images with {obs_dim} pixels each, got shape {x.shape}"
-        )
-    if not np.issubdtype(x.dtype, np.integer) and not np.issubdtype(x.dtype, np.bool_):
-        raise ConfigError(f"images must be integers 0/1, got dtype {x.dtype}")
-    if np.any((x != 0) & (x != 1)):
-        raise ConfigError("images must be binary (0/1): binarize them first")
+    """Validate user images (0/1 values, ``(n, obs_dim)`` or ``(n, h, w)``, checked as
+    :func:`_check_images` checks them); flatten them to ``(n, obs_dim)`` uint8 and return
+    their image shape."""
+    x = _check_images(x, obs_dim)
     return x.reshape(x.shape[0], obs_dim).astype(np.uint8), tuple(x.shape[1:])
 
 
@@ -135,11 +130,13 @@ _SCAN_ROWS = 10_000
 
 
 def _check_images(images: Any, obs_dim: int) -> np.ndarray:
-    """``images`` as an array (a memmap stays one), checked like :func:`as_binary_images`.
+    """``images`` as an array (a memmap stays one), checked: a non-empty ``(n, ...)`` array
+    of ``obs_dim`` pixels an image, integer or bool, every value 0 or 1 (a ConfigError
+    says which is wrong).
 
-    Unlike :func:`as_binary_images` nothing is flattened or copied whole: the values are
-    scanned ``_SCAN_ROWS`` at a time and a memory-mapped input's pages are let go after
-    each block, so a million images are checked before coding in bounded memory.
+    Nothing is flattened or copied whole: the values are scanned ``_SCAN_ROWS`` at a time
+    and a memory-mapped input's pages are let go after each block, so a million images are
+    checked before coding in bounded memory.
     """
     x = np.asarray(images)
     if x.ndim < 2 or x.shape[0] == 0 or int(np.prod(x.shape[1:])) != obs_dim:
@@ -319,6 +316,11 @@ def _check_request(output: Path, overwrite: bool, fallback: str) -> None:
     """What can be refused before the model is even loaded: the mode and the output."""
     if fallback not in FALLBACK_MODES:
         raise ConfigError(f"fallback must be one of {', '.join(FALLBACK_MODES)}, got {fallback!r}")
+    _check_output(output, overwrite)
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    """Refuse an ``output`` that exists (unless ``overwrite``) or whose folder does not."""
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} already exists (use --force to overwrite)")
     if not output.parent.is_dir():
@@ -370,12 +372,9 @@ def compress_to_file(
             jobs, header.num_frames, header.num_images
         )  # a bad value is refused before any work
     head = header.to_bytes()
-    # A new hidden file beside the output (same file system, so the final rename is atomic;
-    # opened with "x", so it gets the usual permissions and never clobbers anything). It
-    # is created before coding, so an unwritable folder is reported before any work.
-    tmp = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
     verify_s: float | None = None
-    try:
+    # The file is created before coding, so an unwritable folder is reported before any work.
+    with _written_beside(output, overwrite) as tmp:
         with open(tmp, "xb") as fh:
             fh.write(head)
             started = time.perf_counter()
@@ -392,9 +391,6 @@ def compress_to_file(
             )
             verify_s = time.perf_counter() - started
         file_bytes = tmp.stat().st_size
-        _move_into_place(tmp, output, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
     return CompressResult(
         path=str(output),
         num_images=int(x.shape[0]),
@@ -471,6 +467,22 @@ def _verify_written(
             f"verification failed: {output} does not decode ({type(exc).__name__}: {detail}); "
             f"{output} was not written"
         ) from exc
+
+
+@contextlib.contextmanager
+def _written_beside(output: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary path beside ``output`` for the block to write, renamed into place when
+    the block completes and removed in any case: an error or Ctrl-C leaves no partial file.
+
+    A new hidden name in the same folder (same file system, so the rename is atomic; a
+    caller opens it with "x", so it gets the usual permissions and clobbers nothing).
+    """
+    tmp = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        yield tmp
+        _move_into_place(tmp, output, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _move_into_place(tmp: Path, output: Path, overwrite: bool) -> None:
@@ -694,6 +706,12 @@ def _decode_frame(
     return x
 
 
+def _select_frames(header: Header, frames: slice | None, name: str) -> tuple[range, int]:
+    """The frame indices ``frames`` selects (:func:`select_frames`) and their image count."""
+    selected = select_frames(header.num_frames, frames, name)
+    return selected, sum(header.frame_slice(i).stop - header.frame_slice(i).start for i in selected)
+
+
 def iter_decoded_frames(
     container: CompressedFile,
     registry: Registry,
@@ -718,8 +736,7 @@ def iter_decoded_frames(
     first bits-back frame. Each frame's images come in the input's dtype and image shape.
     """
     header = container.header
-    selected = select_frames(header.num_frames, frames, name)
-    total = sum(header.frame_slice(i).stop - header.frame_slice(i).start for i in selected)
+    selected, total = _select_frames(header, frames, name)
     workers = default_jobs(jobs, len(selected), total)
     advanced = [0]  # images this process reported while decoding the frame just returned
 
@@ -809,28 +826,19 @@ def decompress_to_npy(
     """
     output, path = Path(output), Path(path)
     name = str(path) if name is None else name
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output} already exists (use --force to overwrite)")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"directory {output.parent} does not exist")
+    _check_output(output, overwrite)
     container = CompressedFile.read(path) if container is None else container
     header = container.header
-    selected = select_frames(header.num_frames, frames, name)
-    count = sum(header.frame_slice(i).stop - header.frame_slice(i).start for i in selected)
+    count = _select_frames(header, frames, name)[1]
     array_header = {
         "descr": np.lib.format.dtype_to_descr(np.dtype(header.dtype)),
         "fortran_order": False,
         "shape": (count, *header.image_shape),
     }
-    tmp = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            np.lib.format.write_array_header_1_0(fh, array_header)
-            decoded = iter_decoded_frames(
-                container, registry, checkpoint, gpu, progress, name, frames=frames, jobs=jobs
-            )
-            fh.writelines(np.ascontiguousarray(images).tobytes() for _, images in decoded)
-        _move_into_place(tmp, output, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _written_beside(output, overwrite) as tmp, open(tmp, "xb") as fh:
+        np.lib.format.write_array_header_1_0(fh, array_header)
+        decoded = iter_decoded_frames(
+            container, registry, checkpoint, gpu, progress, name, frames=frames, jobs=jobs
+        )
+        fh.writelines(np.ascontiguousarray(images).tobytes() for _, images in decoded)
     return count, header
