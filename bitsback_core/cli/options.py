@@ -25,6 +25,8 @@ A config file may set any key, so the paper's files load for every command: the 
 command does not use are named once, in one line on stderr, and keep their defaults. An
 option the command does not take is an error (:func:`reject_unknown`), which says whose
 key it is or names the closest key the command takes.
+
+The argparse types that commands' own options share live here too (:func:`positive_int`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = [
     "command_keys",
     "config_from_args",
     "ignored_keys",
+    "positive_int",
     "reject_unknown",
     "takes_config",
 ]
@@ -263,3 +266,14 @@ def given_keys(args: argparse.Namespace) -> set[str]:
         loaded = yaml.safe_load(Path(args.config_file).read_text(encoding="utf-8"))
         given |= set(loaded or {})
     return given
+
+
+def positive_int(text: str) -> int:
+    """argparse type of an option that takes a whole number of at least one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expects a positive integer, got {text!r}")
+    return value

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitsback_core.cli.options import add_config_options, config_from_args
+from bitsback_core.cli.options import add_config_options, config_from_args, positive_int
 from bitsback_core.pipeline.prechecks import STDIO
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--frame-images",
         dest="frame_images",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="images per frame (independent, checksummed messages; default 10000)",
@@ -98,17 +98,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     # --no-verify decides the decode check; no training keys.
     add_config_options(parser, groups=("data", "model", "coding", "output"), omit=("decode_check",))
     return parser
-
-
-def _positive_int(text: str) -> int:
-    """argparse type for --frame-images: a whole number of at least one."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expects a positive integer, got {text!r}")
-    return value
 
 
 def _plan(args: argparse.Namespace, json_output: bool) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitsback_core.cli.options import add_config_options, config_from_args
+from bitsback_core.cli.options import add_config_options, config_from_args, positive_int
 
 if TYPE_CHECKING:
     from bitsback_core.cli.terminal import Terminal
@@ -22,16 +22,6 @@ if TYPE_CHECKING:
 #: Test images the per-epoch test loss is measured on unless --test_images says otherwise
 #: (bitsback_core.training.DEFAULT_TEST_IMAGES; repeated here to keep --help torch-free).
 _DEFAULT_TEST_IMAGES = 2000
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,7 +42,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--test_images",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_TEST_IMAGES,
         metavar="N",
         help=f"test images for the per-epoch test loss (default {_DEFAULT_TEST_IMAGES})",
