@@ -72,6 +72,15 @@ def _bitsback(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _compress(source: Path, output: Path, *options: str, paper_model: int | None = 1) -> list[str]:
+    """``compress -i source -o output`` with the paper's model trained on ``paper_model``
+    images (None: no model named, compress picks the project's) and ``options``."""
+    argv = ["compress", "-i", str(source), "-o", str(output), *options]
+    if paper_model is not None:
+        argv += ["--train_config", _train_config(paper_model)]
+    return argv
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
@@ -182,21 +191,7 @@ def test_force_overwrites(
     out, npy = tmp_path / "x.bbz", tmp_path / "x.npy"
     out.write_bytes(b"old")
     npy.write_bytes(b"old")
-    assert (
-        main(
-            [
-                "compress",
-                "-i",
-                str(images_npy),
-                "-o",
-                str(out),
-                "--force",
-                "--train_config",
-                _train_config(1),
-            ]
-        )
-        == 0
-    )
+    assert main(_compress(images_npy, out, "--force")) == 0
     assert (
         main(["decompress", str(out), "-o", str(npy), "--force", "--checkpoint", _model_pt(1)]) == 0
     )
@@ -211,8 +206,7 @@ def bbz(tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]) ->
     """A file of bits-back frames (``--fallback never``: on these few images a classical
     codec would be shorter, and its frames decode without the model, unchecked)."""
     out = tmp_path / "x.bbz"
-    argv = ["compress", "-i", str(images_npy), "-o", str(out), "--train_config", _train_config(1)]
-    assert main([*argv, "--fallback", "never"]) == 0
+    assert main(_compress(images_npy, out, "--fallback", "never")) == 0
     capsys.readouterr()
     return out
 
@@ -220,17 +214,7 @@ def bbz(tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_existing_output_without_force(
     tmp_path: Path, images_npy: Path, bbz: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(images_npy),
-        "-o",
-        str(bbz),
-        "--train_config",
-        _train_config(1),
-    )
+    line = _fails(capsys, tmp_path, *_compress(images_npy, bbz))
     assert "already exists" in line and "--force" in line
     (tmp_path / "out.npy").write_bytes(b"keep me")
     line = _fails(capsys, tmp_path, "decompress", str(bbz), "-o", str(tmp_path / "out.npy"))
@@ -240,34 +224,14 @@ def test_existing_output_without_force(
 def test_non_binary_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "gray.npy"
     np.save(path, np.full((2, 28, 28), 7, dtype=np.uint8))
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(path),
-        "-o",
-        str(tmp_path / "g.bbz"),
-        "--train_config",
-        _train_config(1),
-    )
+    line = _fails(capsys, tmp_path, *_compress(path, tmp_path / "g.bbz"))
     assert "binary" in line
 
 
 def test_input_that_is_not_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "notes.npy"
     path.write_text("not an array")
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(path),
-        "-o",
-        str(tmp_path / "n.bbz"),
-        "--train_config",
-        _train_config(1),
-    )
+    line = _fails(capsys, tmp_path, *_compress(path, tmp_path / "n.bbz"))
     assert "notes.npy is not a .npy file" in line
 
 
@@ -314,17 +278,7 @@ def test_wrong_checkpoint_is_refused(
 
 
 def test_missing_input_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(tmp_path / "none.npy"),
-        "-o",
-        str(tmp_path / "n.bbz"),
-        "--train_config",
-        _train_config(1),
-    )
+    line = _fails(capsys, tmp_path, *_compress(tmp_path / "none.npy", tmp_path / "n.bbz"))
     assert "none.npy does not exist" in line
     line = _fails(
         capsys, tmp_path, "decompress", str(tmp_path / "none.bbz"), "-o", str(tmp_path / "n.npy")
@@ -335,19 +289,7 @@ def test_missing_input_files(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_unknown_coder_lists_the_coders(
     tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(images_npy),
-        "-o",
-        str(tmp_path / "c.bbz"),
-        "--train_config",
-        _train_config(1),
-        "--coder",
-        "gzip",
-    )
+    line = _fails(capsys, tmp_path, *_compress(images_npy, tmp_path / "c.bbz", "--coder", "gzip"))
     assert "'gzip'" in line
     for name in CODERS:
         assert name in line
@@ -356,34 +298,15 @@ def test_unknown_coder_lists_the_coders(
 def test_bad_config_value(
     tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(images_npy),
-        "-o",
-        str(tmp_path / "c.bbz"),
-        "--num_particles",
-        "abc",
-    )
+    argv = _compress(images_npy, tmp_path / "c.bbz", "--num_particles", "abc", paper_model=None)
+    line = _fails(capsys, tmp_path, *argv)
     assert "--num_particles expects an integer, got 'abc'" in line
 
 
 def test_missing_output_directory(
     tmp_path: Path, images_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(images_npy),
-        "-o",
-        str(tmp_path / "no" / "c.bbz"),
-        "--train_config",
-        _train_config(1),
-    )
+    line = _fails(capsys, tmp_path, *_compress(images_npy, tmp_path / "no" / "c.bbz"))
     assert "does not exist" in line
 
 
@@ -425,19 +348,7 @@ def test_failed_verification_exits_with_one_line_and_writes_nothing(
 ) -> None:
     _decode_other_images(monkeypatch)
     out = tmp_path / "v.bbz"
-    line = _fails(
-        capsys,
-        tmp_path,
-        "compress",
-        "-i",
-        str(images_npy),
-        "-o",
-        str(out),
-        "--train_config",
-        _train_config(1),
-        "--coder",
-        "BB-ELBO",
-    )
+    line = _fails(capsys, tmp_path, *_compress(images_npy, out, "--coder", "BB-ELBO"))
     assert line.startswith("error: verification failed: ")
     assert "differ from the input at image 2" in line and "v.bbz was not written" in line
 
@@ -450,10 +361,10 @@ def test_no_verify_skips_the_check(
 ) -> None:
     _decode_other_images(monkeypatch)
     out = tmp_path / "v.bbz"
-    argv = ["compress", "-i", str(images_npy), "-o", str(out), "--train_config", _train_config(1)]
-    assert main([*argv, "--coder", "BB-ELBO", "--no-verify"]) == 0
+    argv = _compress(images_npy, out, "--coder", "BB-ELBO", "--no-verify")
+    assert main(argv) == 0
     assert "not verified" in capsys.readouterr().out and out.is_file()
-    assert main([*argv, "--coder", "BB-ELBO", "--no-verify", "--force", "--json"]) == 0
+    assert main([*argv, "--force", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verify_s"] is None
 
 
@@ -475,17 +386,9 @@ def test_decompress_finds_the_project_model_by_identity(
     tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "s.bbz"
-    argv = [
-        "compress",
-        "-i",
-        str(synthetic_npy),
-        "-o",
-        str(out),
-        "--coder",
-        "BB-ELBO",
-        "--frame-images",
-        "2",
-    ]
+    argv = _compress(
+        synthetic_npy, out, "--coder", "BB-ELBO", "--frame-images", "2", paper_model=None
+    )
     assert main(argv) == 0
     report = capsys.readouterr().out
     assert "3 frames" in report and " header, " in report
@@ -502,17 +405,9 @@ def test_float_files_decode_with_a_one_line_warning(
     tmp_path: Path, synthetic_npy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "f.bbz"
-    argv = [
-        "compress",
-        "-i",
-        str(synthetic_npy),
-        "-o",
-        str(out),
-        "--coder",
-        "BB-ELBO",
-        "--arithmetic",
-        "float",
-    ]
+    argv = _compress(
+        synthetic_npy, out, "--coder", "BB-ELBO", "--arithmetic", "float", paper_model=None
+    )
     assert main(argv) == 0
     capsys.readouterr()
     assert main(["decompress", str(out), "-o", str(tmp_path / "f.npy")]) == 0
@@ -536,16 +431,7 @@ def test_format_1_and_crafted_files_fail_in_one_line(
     from bitsback_core.compression import container
 
     out = tmp_path / "s.bbz"
-    argv = [
-        "compress",
-        "-i",
-        str(synthetic_npy),
-        "-o",
-        str(out),
-        "--coder",
-        "BB-ELBO",
-        "--no-verify",
-    ]
+    argv = _compress(synthetic_npy, out, "--coder", "BB-ELBO", "--no-verify", paper_model=None)
     assert main([*argv, "--fallback", "never"]) == 0  # classical frames would need no model
     capsys.readouterr()
     parsed = container.CompressedFile.read(out)
@@ -563,14 +449,6 @@ def test_format_1_and_crafted_files_fail_in_one_line(
 
 
 def test_frame_images_must_be_positive(tmp_path: Path, synthetic_npy: Path) -> None:
-    argv = [
-        "compress",
-        "-i",
-        str(synthetic_npy),
-        "-o",
-        str(tmp_path / "z.bbz"),
-        "--frame-images",
-        "0",
-    ]
+    argv = _compress(synthetic_npy, tmp_path / "z.bbz", "--frame-images", "0", paper_model=None)
     assert main(argv) == 2
     assert not (tmp_path / "z.bbz").exists()
