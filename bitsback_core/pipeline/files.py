@@ -284,27 +284,90 @@ def _code_frame(
     return frame
 
 
+class _FrameEncoder:
+    """Codes frames of a file: a task ``(index, rows)`` gives frame ``index``'s :class:`_Frame`.
+
+    The calling process passes its own ``coder``. Module-level, so a worker process builds
+    its own from ``(header, checkpoint, gpu, name, fallback, fallback_codecs)``: the session
+    a decoder of the file would build (the coder, model and settings the header records,
+    the model checked by identity). Its encoder writes the bytes this process's would,
+    since decoding rebuilds exactly that coder from the same header.
+    """
+
+    def __init__(
+        self,
+        header: Header,
+        checkpoint: str | None,
+        gpu: int,
+        name: str,
+        fallback: str,
+        fallback_codecs: Sequence[int] | None,
+        coder: Coder | None = None,
+        advance: Advance | None = None,
+    ) -> None:
+        self.header, self.checkpoint, self.gpu, self.name = header, checkpoint, gpu, name
+        self.fallback, self.fallback_codecs = fallback, fallback_codecs
+        self.coder, self.advance = coder, advance
+
+    def __call__(self, task: tuple[int, np.ndarray]) -> _Frame:
+        index, rows = task
+        if self.coder is None:
+            registry = load_registry()
+            session = _decoder_session(self.header, self.checkpoint, self.gpu, self.name, registry)
+            self.coder = session.coder
+        advance = self.advance or (lambda _: None)
+        return _code_frame(
+            self.coder, self.header, index, rows, self.fallback, advance, self.fallback_codecs
+        )
+
+
+class _FrameRows(Sequence[tuple[int, np.ndarray]]):
+    """The encoding tasks ``(index, rows)``, each frame's rows read only when it is sent."""
+
+    def __init__(self, x: np.ndarray, header: Header, obs_dim: int) -> None:
+        self.x, self.header, self.obs_dim = x, header, obs_dim
+
+    def __len__(self) -> int:
+        return self.header.num_frames
+
+    def __getitem__(self, index: Any) -> Any:
+        if not isinstance(index, int):
+            raise TypeError("frame tasks are read one index at a time")
+        if not 0 <= index < len(self):
+            raise IndexError(index)  # ends iteration (``Sequence.__iter__``)
+        return index, _rows(self.x, self.header.frame_slice(index), self.obs_dim)
+
+
 def _encode_frames(
-    coder: Coder,
+    local: _FrameEncoder,
     x: np.ndarray,
-    header: Header,
     obs_dim: int,
     out: BinaryIO,
     advance: Advance,
-    fallback: str,
-    fallback_codecs: Sequence[int] | None = None,
+    jobs: int,
 ) -> tuple[float, int, tuple[int, ...]]:
-    """Code frame after frame of ``x`` and append each to ``out`` at once; net and total
-    bits and each frame's codec.
+    """Code every frame of ``x`` in ``jobs`` processes and append each to ``out`` in order
+    as it comes; net and total bits and each frame's codec.
 
-    Only one frame's images and message are held at a time, so the memory needed does not
-    grow with the input.
+    Only a few frames' images and messages are held at a time (:func:`map_in_order`'s
+    window), so the memory needed does not grow with the input.
     """
+    header = local.header
     net, total, codecs = 0.0, 0, []
     crc = header.checksum()
-    for index in range(header.num_frames):
-        rows = _rows(x, header.frame_slice(index), obs_dim)
-        frame = _code_frame(coder, header, index, rows, fallback, advance, fallback_codecs)
+    reported = [0]  # images this process reported while coding the frame just returned
+
+    def count(n: int) -> None:
+        reported[0] += n
+        advance(n)
+
+    local.advance = count
+    args = (header, local.checkpoint, local.gpu, local.name, local.fallback, local.fallback_codecs)
+    tasks = _FrameRows(x, header, obs_dim)
+    for index, frame in enumerate(map_in_order(local, _FrameEncoder, args, tasks, jobs)):
+        sl = header.frame_slice(index)
+        advance(sl.stop - sl.start - reported[0])  # a worker's frame, or nothing left to report
+        reported[0] = 0
         out.write(encode_frame(crc, index, frame.payload, frame.codec))
         net += frame.net_bits
         total += frame.total_bits
@@ -347,10 +410,12 @@ def compress_to_file(
     ``images`` is any array-like of 0/1 images; a read-only ``np.memmap`` (``np.load(...,
     mmap_mode="r")``) is read a frame at a time and never held whole. ``frame_images``
     images go into each frame (independent messages), and each frame is written to a
-    temporary file beside ``output`` as soon as it is coded. With ``verify`` (the default)
-    the written bytes are decoded frame by frame as ``decompress`` would decode them, in
-    ``jobs`` processes (default: one per CPU, at most one per frame; 1 = this process),
-    and compared with ``images``; a mismatch or a decoding error raises
+    temporary file beside ``output`` as soon as it is coded. Frames are encoded in ``jobs``
+    processes (default: one per CPU, at most one per frame and per
+    :data:`~bitsback_core.pipeline.frames.IMAGES_PER_JOB` images; 1 = this process): each
+    worker builds the coder a decoder of the file would build, so the bytes do not depend
+    on ``jobs``. With ``verify`` (the default) the written bytes are decoded frame by frame
+    as ``decompress`` would decode them, in as many processes, and compared with ``images``; a mismatch or a decoding error raises
     :class:`VerificationError` and leaves no output (an existing file is kept). The
     output is always moved into place atomically. ``fallback`` (:data:`FALLBACK_MODES`):
     ``"auto"`` stores a frame with the best classical codec when that is shorter than its
@@ -367,10 +432,11 @@ def compress_to_file(
     obs_dim = session.components.model.obs_dim
     x = _check_images(images, obs_dim)
     header = _file_header(session, x, x.shape[0], frame_images)
-    if jobs is not None:
-        default_jobs(
-            jobs, header.num_frames, header.num_images
-        )  # a bad value is refused before any work
+    workers = default_jobs(jobs, header.num_frames, header.num_images)  # refused before any work
+    checkpoint = str(session.components.source.checkpoint)
+    local = _FrameEncoder(
+        header, checkpoint, config.gpu, str(output), fallback, fallback_codecs, session.coder
+    )
     head = header.to_bytes()
     verify_s: float | None = None
     # The file is created before coding, so an unwritable folder is reported before any work.
@@ -379,13 +445,10 @@ def compress_to_file(
             fh.write(head)
             started = time.perf_counter()
             advance = progress("encode", x.shape[0])
-            net_bits, total_bits, codecs = _encode_frames(
-                session.coder, x, header, obs_dim, fh, advance, fallback, fallback_codecs
-            )
+            net_bits, total_bits, codecs = _encode_frames(local, x, obs_dim, fh, advance, workers)
             encode_s = time.perf_counter() - started
         if verify:
             started = time.perf_counter()
-            checkpoint = str(session.components.source.checkpoint)
             _verify_written(
                 tmp, output, registry, x, header, checkpoint, config.gpu, progress, jobs
             )

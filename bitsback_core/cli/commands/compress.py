@@ -87,6 +87,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="images per frame (independent, checksummed messages; default 10000)",
     )
     parser.add_argument(
+        "--jobs",
+        "-j",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "processes encoding and verifying frames (default: one per CPU and frame, "
+            "at most one per 10000 images; 1: this one); the bytes do not depend on it"
+        ),
+    )
+    parser.add_argument(
         "--fallback",
         choices=("auto", "never"),
         default="auto",
@@ -273,6 +284,7 @@ def _compress_one(
         return compress_to_file(
             config, registry, images, Path(output), args.force, progress,
             verify=args.verify, frame_images=frame_images, fallback=args.fallback,
+            jobs=args.jobs,
         )  # fmt: skip
     import tempfile
 
@@ -281,6 +293,7 @@ def _compress_one(
         result = compress_to_file(
             config, registry, images, target, False, progress,
             verify=args.verify, frame_images=frame_images, fallback=args.fallback,
+            jobs=args.jobs,
         )  # fmt: skip
         sys.stdout.flush()
         sys.stdout.buffer.write(target.read_bytes())

@@ -1,7 +1,7 @@
 """Streaming frames: memory-mapped input, frame-by-frame writing, parallel decoding, ranges.
 
 Small files (3-4 frames of 2 images, BB-ELBO over the project's default model) so the
-tests stay quick; only one test starts worker processes (each costs seconds to import
+tests stay quick; only two tests start worker processes (each costs seconds to import
 torch and load the model). Frames of two images would be stored with a classical codec,
 so these files are written with ``fallback="never"`` to test the bits-back frames; files
 of mixed codecs are tested in ``test_fallback_frames.py``.
@@ -288,6 +288,19 @@ def test_parallel_decoding_equals_one_process(
         assert a.dtype == b.dtype == np.bool_
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(np.concatenate([x for _, x in two]), seven)
+
+
+def test_parallel_encoding_writes_the_same_bytes(
+    registry: Registry, seven: np.ndarray, framed: Path, tmp_path: Path
+) -> None:
+    """jobs=2: a worker builds the coder the file's header names and codes every second
+    frame; the file is byte for byte the one this process alone wrote."""
+    out = tmp_path / "two.bbz"
+    result = compress_to_file(
+        elbo_config(), registry, seven, out, frame_images=2, jobs=2, fallback="never", verify=False
+    )
+    assert result.num_frames == 4
+    assert out.read_bytes() == framed.read_bytes()
 
 
 # --- the command line ----------------------------------------------------------------------
