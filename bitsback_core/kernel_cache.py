@@ -15,7 +15,9 @@ of them and every kernel compiles anew, into a new folder.
 cache (``$XDG_CACHE_HOME/bitsback/numba``, else ``~/.cache/bitsback/numba``), before
 numba is imported. A ``NUMBA_CACHE_DIR`` the user set is kept, and so is numba's own
 default when numba was imported first or the folder cannot be created (then a kernel's
-cache is stale-prone again, as numba documents).
+cache is stale-prone again, as numba documents). Each use marks its folder's time; folders
+of other source versions unused for :data:`KEEP_DAYS` days are removed, so a developer's
+edits do not pile up compiled code.
 """
 
 from __future__ import annotations
@@ -23,11 +25,23 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import sys
+import time
 from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 
-__all__ = ["cache_root", "configure_kernel_cache", "kernel_roots", "source_digest"]
+__all__ = [
+    "KEEP_DAYS",
+    "cache_root",
+    "configure_kernel_cache",
+    "kernel_roots",
+    "prune",
+    "source_digest",
+]
+
+#: Folders of other source versions unused for this many days are removed.
+KEEP_DAYS = 14
 
 #: The entry-point group plugins register in (``bitsback_core.registry``'s, repeated here
 #: because the registry package must not be imported this early).
@@ -86,4 +100,25 @@ def configure_kernel_cache(
     except (OSError, RuntimeError):  # no home, a read-only cache: numba's default then
         return None
     env["NUMBA_CACHE_DIR"] = str(folder)
+    prune(folder)
     return folder
+
+
+def prune(current: Path, now: float | None = None) -> list[Path]:
+    """Mark ``current`` used now; remove its siblings unused for :data:`KEEP_DAYS` days.
+
+    Returns what was removed. Best effort: a folder that cannot be removed (another user's,
+    in use on a system without unlink-while-open) is left, silently.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        os.utime(current, (now, now))
+        for other in current.parent.iterdir():
+            if other != current and other.is_dir():
+                if now - other.stat().st_mtime > KEEP_DAYS * 86400:
+                    shutil.rmtree(other, ignore_errors=True)
+                    removed.append(other)
+    except OSError:
+        pass
+    return removed

@@ -9,7 +9,13 @@ import textwrap
 from pathlib import Path
 
 import bitsback_core
-from bitsback_core.kernel_cache import cache_root, configure_kernel_cache, source_digest
+from bitsback_core.kernel_cache import (
+    KEEP_DAYS,
+    cache_root,
+    configure_kernel_cache,
+    prune,
+    source_digest,
+)
 
 _REPO = Path(bitsback_core.__file__).resolve().parents[1]
 
@@ -34,6 +40,18 @@ def test_sets_a_folder_under_the_user_cache(tmp_path: Path) -> None:
     assert folder is not None and folder.is_dir()
     assert folder.parent == cache_root(env) == tmp_path / "bitsback" / "numba"
     assert env["NUMBA_CACHE_DIR"] == str(folder)
+
+
+def test_prunes_only_other_versions_unused_for_long(tmp_path: Path) -> None:
+    now = 1_000_000_000.0
+    current, recent, stale = (tmp_path / name for name in ("cur", "recent", "stale"))
+    for folder, age_days in ((current, 99), (recent, KEEP_DAYS - 1), (stale, KEEP_DAYS + 1)):
+        folder.mkdir()
+        (folder / "kernel.nbi").write_bytes(b"x")
+        os.utime(folder, (now - age_days * 86400,) * 2)
+    assert prune(current, now) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cur", "recent"]
+    assert current.stat().st_mtime == now  # marked used
 
 
 def test_keeps_the_users_folder_and_an_imported_numba(tmp_path: Path) -> None:
