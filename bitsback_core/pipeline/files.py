@@ -415,15 +415,15 @@ def compress_to_file(
     :data:`~bitsback_core.pipeline.frames.IMAGES_PER_JOB` images; 1 = this process): each
     worker builds the coder a decoder of the file would build, so the bytes do not depend
     on ``jobs``. With ``verify`` (the default) the written bytes are decoded frame by frame
-    as ``decompress`` would decode them, in as many processes, and compared with ``images``; a mismatch or a decoding error raises
-    :class:`VerificationError` and leaves no output (an existing file is kept). The
-    output is always moved into place atomically. ``fallback`` (:data:`FALLBACK_MODES`):
-    ``"auto"`` stores a frame with the best classical codec when that is shorter than its
-    bits-back message, ``"never"`` keeps every frame a bits-back message;
-    ``fallback_codecs``: the classical codecs ``"auto"`` tries (default: all; e.g. ``[1, 2]``
-    writes a file as releases before codec 3 did). ``session``: a
-    session already built from ``config`` and ``registry`` (its coder is used; nothing is
-    loaded again).
+    as ``decompress`` would decode them, in as many processes, and compared with
+    ``images``; a mismatch or a decoding error raises :class:`VerificationError` and
+    leaves no output (an existing file is kept). The output is always moved into place
+    atomically. ``fallback`` (:data:`FALLBACK_MODES`): ``"auto"`` stores a frame with the
+    best classical codec when that is shorter than its bits-back message, ``"never"``
+    keeps every frame a bits-back message; ``fallback_codecs``: the classical codecs
+    ``"auto"`` tries (default: all; e.g. ``[1, 2]`` writes a file as releases before codec
+    3 did). ``session``: a session already built from ``config`` and ``registry`` (its
+    coder is used in this process; nothing is loaded again here).
     """
     output = Path(output)
     _check_request(output, overwrite, fallback)
