@@ -212,9 +212,16 @@ def fixed_counts(
     )
 
 
-@numba.njit(cache=True)
-def _sum_log2_logits(values, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row sums of ``log2 freq`` of coins with fixed-point logits (see :func:`_fixed_logit`)."""
+@numba.njit(cache=True, inline="always")
+def _sum_log2(
+    values, counted, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last
+):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row sums of ``log2 freq`` of coins: ``values`` holds their counts of ones if
+    ``counted``, else their fixed-point logits (read as :func:`_fixed_logit` reads them).
+
+    Inlined into one kernel per case, each passing ``counted`` as a constant, so the test
+    leaves the inner loop (measured: as a run-time argument it slowed the logits case).
+    """
     rows, cols = values.shape
     total = np.int64(1) << prec
     out = np.empty(rows, dtype=np.int64)
@@ -222,27 +229,27 @@ def _sum_log2_logits(values, shift, symbols, repeat, prec, logit_bits, log2, sig
         x = symbols[r // repeat]
         acc = np.int64(0)
         for c in range(cols):
-            logit = _fixed_logit(values, r, c, shift)
-            c1 = count_one(logit, prec, sig, sig_lo, sig_last, logit_bits)
+            if counted:
+                c1 = np.int64(values[r, c])
+            else:
+                logit = _fixed_logit(values, r, c, shift)
+                c1 = count_one(logit, prec, sig, sig_lo, sig_last, logit_bits)
             acc += log2[c1 if x[c] != 0 else total - c1]
         out[r] = acc
     return out
 
 
 @numba.njit(cache=True)
+def _sum_log2_logits(values, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _sum_log2(
+        values, False, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last
+    )
+
+
+@numba.njit(cache=True)
 def _sum_log2_counts(counts, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row sums of ``log2 freq`` of coins with known counts of ones."""
-    rows, cols = counts.shape
-    total = np.int64(1) << prec
-    out = np.empty(rows, dtype=np.int64)
-    for r in range(rows):
-        x = symbols[r // repeat]
-        acc = np.int64(0)
-        for c in range(cols):
-            c1 = counts[r, c]
-            acc += log2[c1 if x[c] != 0 else total - c1]
-        out[r] = acc
-    return out
+    zero = np.int64(0)
+    return _sum_log2(counts, True, zero, symbols, repeat, prec, zero, log2, log2, zero, zero)
 
 
 def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, logit_bits, log2, sigmoid, shift=0):  # type: ignore[no-untyped-def]
