@@ -324,6 +324,21 @@ def _slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no
     return r2, r1, r0, r2 | (r1 << 7) | (r0 << 13)
 
 
+@numba.njit(cache=True, inline="always")
+def _backoff_start(pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The page size inside ``pad`` and codec 3's zeroed counts: zeros and ones per large
+    (16-bit) context, then per small context."""
+    small = small_of.max() + 1
+    return (
+        pad.shape[0] - BACKOFF_TOP,
+        pad.shape[1] - 2 * BACKOFF_LEFT,
+        np.zeros(1 << 16, dtype=np.int64),
+        np.zeros(1 << 16, dtype=np.int64),
+        np.zeros(small, dtype=np.int64),
+        np.zeros(small, dtype=np.int64),
+    )
+
+
 @numba.njit(cache=True)
 def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Code the page inside ``pad`` (``BACKOFF_TOP`` zero rows above it, ``BACKOFF_LEFT``
@@ -333,12 +348,7 @@ def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # 
     ``small_of[ctx]``: the small context within the 16-bit large context ``ctx``. Each
     pixel is coded with :func:`_p0_backoff` of its two contexts.
     """
-    h = pad.shape[0] - BACKOFF_TOP
-    w = pad.shape[1] - 2 * BACKOFF_LEFT
-    c0 = np.zeros(1 << 16, dtype=np.int64)
-    c1 = np.zeros(1 << 16, dtype=np.int64)
-    s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
-    s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    h, w, c0, c1, s0, s1 = _backoff_start(pad, small_of)
     coder = _encoder_start()
     for y in range(BACKOFF_TOP, BACKOFF_TOP + h):
         r2, r1 = _row_start(pad, y)
@@ -360,12 +370,7 @@ def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # 
 def decode_page_backoff(data, pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Decode ``data`` into the zeroed ``pad`` (as :func:`encode_page_backoff` lays it out);
     the bytes read, or an ``ERR_*`` code."""
-    h = pad.shape[0] - BACKOFF_TOP
-    w = pad.shape[1] - 2 * BACKOFF_LEFT
-    c0 = np.zeros(1 << 16, dtype=np.int64)
-    c1 = np.zeros(1 << 16, dtype=np.int64)
-    s0 = np.zeros(small_of.max() + 1, dtype=np.int64)
-    s1 = np.zeros(small_of.max() + 1, dtype=np.int64)
+    h, w, c0, c1, s0, s1 = _backoff_start(pad, small_of)
     code, rng, pos = _decoder_start(data)
     if pos < 0:
         return pos

@@ -42,7 +42,7 @@ from __future__ import annotations
 import abc
 import bz2
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -227,6 +227,17 @@ def _coder_capacities(pixels: int) -> tuple[int, int]:
     return pixels // 4 + 1024, 3 * pixels + 1024
 
 
+def _into_buffer(encode: Callable[[np.ndarray], int], pixels: int, name: str) -> bytes:
+    """The bytes ``encode(out)`` writes (it returns their count, or a negative number when
+    ``out`` is too small), trying the buffers of :func:`_coder_capacities` in turn."""
+    for capacity in _coder_capacities(pixels):
+        out = np.empty(capacity, dtype=np.uint8)
+        size = int(encode(out))
+        if size >= 0:
+            return out[:size].tobytes()
+    raise AssertionError(f"the {name} coder overflowed its worst-case buffer")  # pragma: no cover
+
+
 def _check_read(name: str, read: int, size: int) -> None:
     """FallbackError unless a range decoder read exactly the ``size`` bytes it was given."""
     if read == _bilevel.ERR_TRUNCATED:
@@ -246,14 +257,7 @@ class ContextCodec(FallbackCodec):
     def encode(self, images: np.ndarray) -> bytes:
         x = self.check(images)
         pages = x.reshape(x.shape[0], *page_shape(x.shape[1:]))
-        for capacity in _coder_capacities(x.size):
-            out = np.empty(capacity, dtype=np.uint8)
-            size = int(_bilevel.encode_images(pages, out))
-            if size >= 0:
-                return out[:size].tobytes()
-        raise AssertionError(
-            "the context coder overflowed its worst-case buffer"
-        )  # pragma: no cover
+        return _into_buffer(lambda out: _bilevel.encode_images(pages, out), x.size, self.NAME)
 
     def decode(self, data: bytes, n: int, shape: Sequence[int]) -> np.ndarray:
         n, shape = _check_shape(n, shape)
@@ -297,14 +301,9 @@ class BackoffCodec(FallbackCodec):
         pad[top:, left : left + n * width] = (
             x.reshape(n, rows, width).transpose(1, 0, 2).reshape(rows, n * width)
         )
-        for capacity in _coder_capacities(x.size):
-            out = np.empty(capacity, dtype=np.uint8)
-            size = int(_bilevel.encode_page_backoff(pad, _SMALL_OF_LARGE, out))
-            if size >= 0:
-                return out[:size].tobytes()
-        raise AssertionError(
-            "the back-off coder overflowed its worst-case buffer"
-        )  # pragma: no cover
+        return _into_buffer(
+            lambda out: _bilevel.encode_page_backoff(pad, _SMALL_OF_LARGE, out), x.size, self.NAME
+        )
 
     def decode(self, data: bytes, n: int, shape: Sequence[int]) -> np.ndarray:
         n, shape = _check_shape(n, shape)
