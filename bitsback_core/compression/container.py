@@ -67,7 +67,12 @@ V1_MAGIC = b"BITSBACK"
 LAST_V1_COMMIT = "46f0c26"
 FLAG_PORTABLE = 0x01
 FLAG_ITERATIVE = 0x02
-_KNOWN_FLAGS = FLAG_PORTABLE | FLAG_ITERATIVE
+#: Portable model format 2 (``docs/design.md``, "Portability"); unset: format 1. Readers
+#: before it refuse such files as "unknown flags" instead of failing to find their model.
+FLAG_FORMAT2 = 0x04
+_KNOWN_FLAGS = FLAG_PORTABLE | FLAG_ITERATIVE | FLAG_FORMAT2
+#: The portable model formats a header can name (flag bit 2).
+PORTABLE_FORMATS = (1, 2)
 DEFAULT_FRAME_IMAGES = 10_000
 
 #: The built-in names a one-byte code stands for: code ``k >= 1`` is ``NAME_CODES[kind][k - 1]``;
@@ -182,6 +187,8 @@ class Header:
     image_shape: tuple[int, ...]
     num_images: int
     frame_images: int = DEFAULT_FRAME_IMAGES
+    #: The portable model's format (flag bit 2); 1 for float files.
+    portable_format: int = 1
 
     @property
     def arithmetic(self) -> str:
@@ -197,7 +204,11 @@ class Header:
 
     @property
     def flags(self) -> int:
-        return (FLAG_PORTABLE if self.portable else 0) | (FLAG_ITERATIVE if self.iterative else 0)
+        return (
+            (FLAG_PORTABLE if self.portable else 0)
+            | (FLAG_ITERATIVE if self.iterative else 0)
+            | (FLAG_FORMAT2 if self.portable_format == 2 else 0)
+        )
 
     @property
     def num_frames(self) -> int:
@@ -356,6 +367,11 @@ def header_problem(h: Header) -> str | None:
     ]
     if len(h.identity) != IDENTITY_BYTES:
         checks.append(f"model identity has {len(h.identity)} bytes, not {IDENTITY_BYTES}")
+    if h.portable_format not in (PORTABLE_FORMATS if h.portable else (1,)):
+        checks.append(
+            f"portable model format {h.portable_format!r} is not one a header can name"
+            + (" (1 or 2)" if h.portable else " (float arithmetic has none)")
+        )
     if h.iterative is not None:
         steps, lr = h.iterative
         checks.append(_range_problem("iterative steps", steps, 0, MAX_STEPS))
@@ -472,6 +488,7 @@ def _decode_body(body: bytes, flags: int, name: str) -> Header:
         proposal=proposal, discretizer=discretizer, iterative=iterative, model=model,
         latent_dim=latent_dim, identity=bytes(identity), model_name=model_name, dtype=dtype,
         image_shape=shape, num_images=count, frame_images=per_frame,
+        portable_format=2 if flags & FLAG_FORMAT2 else 1,
     )  # fmt: skip
 
 

@@ -174,6 +174,15 @@ class Config:
         "coder: decodes only where floats agree)",
         group="coding",
     )
+    portable_format: int | None = _key(
+        int,
+        None,
+        "portable model format (null: the model's newest; 1 re-creates files of releases "
+        "before format 2); decompress takes the file's",
+        optional=True,
+        minimum=1,
+        group="coding",
+    )
     lprec: int = _key(int, 32, "rANS head precision in bits", minimum=1, group="coding")
     bprec: int = _key(int, 32, "rANS tail word size in bits", minimum=1, group="coding")
     log_num_bucket: int = _key(

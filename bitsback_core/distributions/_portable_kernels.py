@@ -175,7 +175,7 @@ def clamp_and_invert(mean, log_std, mean_limit, log_std_range, exp):  # type: ig
 @numba.njit(cache=True, inline="always")
 def _fixed_logit(values, r, c, shift):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Element ``(r, c)`` as a fixed-point logit: int64 logits as they are (``shift`` 0), or a
-    float64 accumulator of exact integers rescaled by ``shift`` bits (round half up), the
+    float (64 or 32) accumulator of exact integers rescaled by ``shift`` bits (round half up), the
     rescale of :func:`~bitsback_core.portable.kernels.rescale_layer` fused into the reader."""
     v = np.int64(values[r, c])
     if shift > 0:
@@ -199,7 +199,7 @@ def fixed_counts(
 ) -> np.ndarray:  # type: ignore[type-arg]
     """Counts of ones of coins with fixed-point ``logits`` (2-D int64).
 
-    ``shift > 0``: ``logits`` is a float64 accumulator holding exact integers with
+    ``shift > 0``: ``logits`` is a float accumulator holding exact integers with
     ``logit_bits + shift`` fraction bits (a portable network's last product, unrounded).
     """
     values = logits if shift > 0 else np.asarray(logits, dtype=np.int64)

@@ -109,14 +109,16 @@ class Bernoulli(QuantizedDistribution):
     def from_fixed_accumulator(cls, acc: np.ndarray, shift: int, prec: int) -> Bernoulli:
         """:meth:`from_fixed_logits` of ``rescale(acc, shift)``, the rescale left to the kernels.
 
-        ``acc``: 2-D float64 holding exact integers with ``LOGIT_BITS + shift`` fraction
-        bits (a portable network's last product). Each logit is rounded as
+        ``acc``: 2-D float64 or float32 holding exact integers with ``LOGIT_BITS + shift``
+        fraction bits (a portable network's last product). Each logit is rounded as
         :func:`~bitsback_core.portable.kernels.rescale_layer` rounds it, inside the pass that
         reads it, so the importance weights of BB-IS never write the int64 logits out.
         """
         a = np.asarray(acc)
-        if a.dtype != np.float64 or a.ndim != 2:
-            raise TypeError(f"an accumulator must be 2-D float64, got {a.dtype} {a.shape}")
+        if a.dtype not in (np.float64, np.float32) or a.ndim != 2:
+            raise TypeError(
+                f"an accumulator must be 2-D float64 or float32, got {a.dtype} {a.shape}"
+            )
         if not 0 <= shift < 63:
             raise ValueError(f"accumulator shift must lie in [0, 62], got {shift}")
         return cls._portable(a, int(shift), prec)

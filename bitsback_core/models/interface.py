@@ -68,14 +68,21 @@ class LatentVariableModel(ABC):
     #: "float" (probabilities from float arithmetic: decode only where it gives the same
     #: results) or "portable" (integer arithmetic: decodes on every machine).
     arithmetic: ClassVar[str] = "float"
+    #: Portable model formats :meth:`portable` builds, oldest first; the last is the
+    #: default. A file's header records which one coded it (1 or 2), so a model that adds
+    #: a faster format keeps decoding the files of its older ones.
+    PORTABLE_FORMATS: ClassVar[tuple[int, ...]] = (1,)
+    #: A portable model's format (one of its float model's ``PORTABLE_FORMATS``).
+    portable_format: int = 1
 
-    def portable(self) -> LatentVariableModel:
+    def portable(self, version: int | None = None) -> LatentVariableModel:
         """This model in portable arithmetic (see ``docs/design.md``, "Portability").
 
         The result's ``posterior`` returns
         :class:`~bitsback_core.distributions.fixed_gaussian.FixedGaussianParams`, its
         ``likelihood`` takes fixed-point latents (int64, ``LATENT_BITS``), and
-        :meth:`identity` names its integers. Models that cannot offer it keep this default.
+        :meth:`identity` names its integers. ``version``: one of ``PORTABLE_FORMATS``
+        (None: the newest). Models that cannot offer it keep this default.
         """
         raise NotImplementedError(
             f"model {type(self).__name__} has no portable arithmetic; use arithmetic 'float'"

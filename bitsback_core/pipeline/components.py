@@ -44,6 +44,7 @@ __all__ = [
     "file_sha256",
     "find_model_by_identity",
     "model_identity",
+    "portable_model",
     "resolve_model_source",
 ]
 
@@ -207,8 +208,27 @@ def check_arithmetic(name: str) -> str:
     return name
 
 
+def portable_model(model: LatentVariableModel, version: int | None) -> LatentVariableModel:
+    """``model`` in portable arithmetic, format ``version`` (None: its newest); ConfigError
+    for a model without portable arithmetic or without that format."""
+    formats = type(model).PORTABLE_FORMATS
+    if version is not None and version not in formats:
+        known = ", ".join(map(str, formats))
+        raise ConfigError(
+            f"model {type(model).__name__} has no portable format {version} (it has {known})"
+        )
+    try:  # the newest without an argument: a plugin with one format may take none
+        return model.portable() if version in (None, formats[-1]) else model.portable(version)
+    except NotImplementedError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def model_identity(
-    source: ModelSource, arithmetic: str, registry: Registry, device: str = "cpu"
+    source: ModelSource,
+    arithmetic: str,
+    registry: Registry,
+    device: str = "cpu",
+    portable_format: int | None = None,
 ) -> str:
     """The identity a ``.bbz`` file records for this model (hex SHA-256).
 
@@ -216,37 +236,43 @@ def model_identity(
     of exactly what its coding probabilities depend on (the integers and tables), so the
     same weights saved twice, or a copy anywhere, match. Float arithmetic: the checkpoint
     file's SHA-256, since float probabilities depend on every bit of the stored weights.
+    ``portable_format``: the portable model's format (None: the model's newest).
     """
     if check_arithmetic(arithmetic) == "float":
         return file_sha256(source.checkpoint)
     model_cls = registry.get("model", source.train_config.model)
     model = model_cls.from_config(source.train_config.as_dict(), source.checkpoint, device)
-    try:
-        identity = model.portable().identity()
-    except NotImplementedError as exc:
-        raise ConfigError(str(exc)) from None
+    identity = portable_model(model, portable_format).identity()
     if not identity:
         raise ConfigError(f"model {type(model).__name__} in portable arithmetic has no identity()")
     return identity
 
 
 #: Identities computed in this process, keyed by the files they depend on and the arithmetic.
-_IDENTITIES: dict[tuple[str, int, int, int, str], str | None] = {}
+_IDENTITIES: dict[tuple[str, int, int, int, str, int | None], str | None] = {}
 
 
 def _cached_identity(
-    ckpt: Path, tc_path: Path, arithmetic: str, registry: Registry, device: str
+    ckpt: Path,
+    tc_path: Path,
+    arithmetic: str,
+    registry: Registry,
+    device: str,
+    portable_format: int | None,
 ) -> str | None:
     """A candidate's identity, None if it cannot be built; cached while its files are unchanged."""
     try:
         stat, tc_stat = ckpt.stat(), tc_path.stat()
     except OSError:
         return None
-    key = (str(ckpt.resolve()), stat.st_size, stat.st_mtime_ns, tc_stat.st_mtime_ns, arithmetic)
+    key = (
+        str(ckpt.resolve()), stat.st_size, stat.st_mtime_ns, tc_stat.st_mtime_ns, arithmetic,
+        portable_format,
+    )  # fmt: skip
     if key not in _IDENTITIES:
         try:
             source = ModelSource(Config.from_yaml_file(tc_path), ckpt, tc_path)
-            _IDENTITIES[key] = model_identity(source, arithmetic, registry, device)
+            _IDENTITIES[key] = model_identity(source, arithmetic, registry, device, portable_format)
         except Exception:  # a candidate that cannot be built is simply not the model sought
             _IDENTITIES[key] = None
     return _IDENTITIES[key]
@@ -259,6 +285,7 @@ def find_model_by_identity(
     device: str = "cpu",
     prefer: str | None = None,
     root: Path | None = None,
+    portable_format: int | None = None,
 ) -> ModelSource | None:
     """The project's own model whose :func:`model_identity` starts with ``identity``, or None.
 
@@ -288,7 +315,7 @@ def find_model_by_identity(
     for ckpt in candidates:
         tc_path = ckpt.parent / "train_config.yml"
         found = (
-            _cached_identity(ckpt, tc_path, arithmetic, registry, device)
+            _cached_identity(ckpt, tc_path, arithmetic, registry, device, portable_format)
             if tc_path.is_file()
             else None
         )
@@ -316,10 +343,7 @@ def build_components(config: Config, registry: Registry, device: str = "cpu") ->
     model = model_cls.from_config(source.train_config.as_dict(), source.checkpoint, device)
     arithmetic = check_arithmetic(config.arithmetic)
     if arithmetic == "portable":
-        try:
-            model = model.portable()
-        except NotImplementedError as exc:
-            raise ConfigError(str(exc)) from None
+        model = portable_model(model, config.portable_format)
     if config.iterative_post_improvement:
         proposal_cls = registry.get("proposal", "iterative")
         proposal = proposal_cls(

@@ -238,6 +238,7 @@ def _file_header(
         image_shape=tuple(int(d) for d in images.shape[1:]),
         num_images=count,
         frame_images=frame_images,
+        portable_format=getattr(parts.model, "portable_format", 1) if config.arithmetic == "portable" else 1,
     )  # fmt: skip
     problem = header_problem(header)
     if problem:
@@ -577,6 +578,7 @@ def _decoder_config(header: Header, gpu: int) -> Config:
         "iterative_post_improvement": header.iterative is not None,
         "model": header.model, "latent_dim": header.latent_dim,
         "arithmetic": header.arithmetic, "gpu": gpu,
+        "portable_format": header.portable_format if header.portable else None,
     }  # fmt: skip
     if header.iterative is not None:
         values["iterative_improvement_steps"], values["iterative_improvement_lr"] = header.iterative
@@ -602,6 +604,12 @@ def _check_installed(header: Header, registry: Registry, name: str) -> None:
         raise ContainerError(
             f"{name} was coded in portable arithmetic, which model plugin {header.model!r} does not offer here"
         )
+    if header.portable and header.portable_format not in model_cls.PORTABLE_FORMATS:
+        raise ContainerError(
+            f"{name} was coded with portable model format {header.portable_format}, which model "
+            f"plugin {header.model!r} does not offer here (it has "
+            f"{', '.join(map(str, model_cls.PORTABLE_FORMATS))}): update that plugin"
+        )
 
 
 def _locate_model(
@@ -611,8 +619,9 @@ def _locate_model(
     if checkpoint:
         return attrs.evolve(config, checkpoint=checkpoint, train_config=None)
     source = find_model_by_identity(
-        header.identity_hex, header.arithmetic, registry, prefer=header.model_name or None
-    )
+        header.identity_hex, header.arithmetic, registry, prefer=header.model_name or None,
+        portable_format=config.portable_format,
+    )  # fmt: skip
     if source is None:
         label = header.model_name or "unnamed"
         raise ConfigError(

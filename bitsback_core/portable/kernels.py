@@ -94,28 +94,29 @@ def _round_shift(a, d):  # type: ignore[no-untyped-def]  # pragma: no cover - co
 
 
 @numba.njit(cache=True)
-def tanh_layer(acc, d, values, lo, last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Hidden activations from a float64 accumulator holding exact integers (2-D).
+def tanh_layer(acc, d, out, narrow, values, lo, last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Hidden activations from a float accumulator holding exact integers (2-D), into ``out``.
 
-    ``tanh(acc)`` with the pre-activation rescaled by ``d`` bits to ``ACT_BITS`` and the
-    table read as :func:`ilookup` does; the result is float64 again (integers below
-    ``2**17``, exact), ready to be the next float64 product's operand. One pass instead
-    of a dozen tensor operations: the portable network's CPU path. Serial, like every
-    kernel here: a parallel region's barrier costs more than it saves on shared cores
-    (``bitsback_core.distributions._portable_kernels``).
+    ``tanh(acc)`` with the pre-activation rescaled by ``d`` bits to ``ACT_BITS``, the
+    table read as :func:`ilookup` does, and the result rescaled by ``narrow`` more bits
+    (round half up; 0 keeps ``ACT_BITS``). ``out`` (float64 or float32, the next
+    product's operand type) receives integers that type holds exactly (below ``2**17``).
+    One pass instead of a dozen tensor operations: the portable network's CPU path.
+    Serial, like every kernel here: a parallel region's barrier costs more than it saves
+    on shared cores (``bitsback_core.distributions._portable_kernels``).
     """
     rows, cols = acc.shape
-    out = np.empty((rows, cols), dtype=np.float64)
     for r in range(rows):
         for c in range(cols):
             pre = _round_shift(np.int64(acc[r, c]), d)
-            out[r, c] = np.float64(ilookup(values, lo, last, pre, ACT_BITS))
+            h = _round_shift(ilookup(values, lo, last, pre, ACT_BITS), narrow)
+            out[r, c] = h
     return out
 
 
 @numba.njit(cache=True)
 def rescale_layer(acc, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """int64 outputs from a float64 accumulator of exact integers, rescaled by ``d`` bits."""
+    """int64 outputs from a float (64 or 32) accumulator of exact integers, rescaled by ``d`` bits."""
     rows, cols = acc.shape
     out = np.empty((rows, cols), dtype=np.int64)
     for r in range(rows):

@@ -40,11 +40,12 @@ class ContextVAE(BinaryVAE):
     def likelihood(self, z: np.ndarray, prec: int) -> Any:
         return self.likelihood_logits(z)
 
-    def portable(self) -> PortableContextVAE:
-        """The portable twin: the quantized VAE plus the context table in ``LOGIT_BITS``."""
+    def portable(self, version: int | None = None) -> PortableContextVAE:
+        """The portable twin: the quantized VAE (network format ``version``, None: the
+        newest) plus the context table in ``LOGIT_BITS``."""
         from bitsback_vae.portable import quantize_network
 
-        return PortableContextVAE(quantize_network(self.network), self, self._device)
+        return PortableContextVAE(quantize_network(self.network, version), self, self._device)
 
 
 class PortableContextVAE(PortableBinaryVAE):

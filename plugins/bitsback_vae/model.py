@@ -124,6 +124,8 @@ class BinaryVAE(DifferentiableModel):
     """VAE with a N(0, I) prior, diagonal-Gaussian q(z|x) and a factorized Bernoulli p(x|z)."""
 
     PLUGIN_NAME = "BinaryVAE"
+    #: :data:`bitsback_vae.portable.PORTABLE_FORMATS` (not imported: that module loads numba).
+    PORTABLE_FORMATS = (1, 2)
     obs_dim = OBS_DIM
     num_obs_symbols = 2
     #: The network class :meth:`from_config` builds (subclasses of the model swap it).
@@ -258,11 +260,12 @@ class BinaryVAE(DifferentiableModel):
             lw = self.network.log_weights(xt, eps, mean, log_std)
         return self._to_numpy(lw)
 
-    def portable(self) -> PortableBinaryVAE:
-        """The portable twin of this model (:mod:`bitsback_vae.portable`), quantized deterministically."""
+    def portable(self, version: int | None = None) -> PortableBinaryVAE:
+        """The portable twin of this model (:mod:`bitsback_vae.portable`), quantized
+        deterministically in network format ``version`` (None: the newest)."""
         from bitsback_vae.portable import quantize_network
 
-        return PortableBinaryVAE(quantize_network(self.network), self, self._device)
+        return PortableBinaryVAE(quantize_network(self.network, version), self, self._device)
 
     def save(self, path: Path | str) -> None:
         """Write the plain state dict with CPU tensors (loadable with ``weights_only``)."""
@@ -343,6 +346,7 @@ class PortableBinaryVAE(LatentVariableModel):
     """
 
     PLUGIN_NAME = "PortableBinaryVAE"
+    PORTABLE_FORMATS = BinaryVAE.PORTABLE_FORMATS
     obs_dim = OBS_DIM
     num_obs_symbols = 2
     arithmetic = "portable"
@@ -356,6 +360,7 @@ class PortableBinaryVAE(LatentVariableModel):
         self._device = device
         self._evaluator = TorchEvaluator(net, device)
         self._identity = net.sha256()
+        self.portable_format = net.format
         choice = os.environ.get("BITSBACK_PORTABLE_EVALUATOR", "torch")
         if choice not in ("torch", "numpy"):
             raise ValueError(
@@ -379,8 +384,10 @@ class PortableBinaryVAE(LatentVariableModel):
     def identity(self) -> str:
         return self._identity
 
-    def portable(self) -> PortableBinaryVAE:
-        return self
+    def portable(self, version: int | None = None) -> PortableBinaryVAE:
+        if version is None or version == self.portable_format:
+            return self
+        return self.float_model.portable(version)
 
     def posterior(self, x: np.ndarray) -> Any:
         from bitsback_core.distributions.fixed_gaussian import FixedGaussianParams
@@ -424,6 +431,8 @@ class PortableBinaryVAE(LatentVariableModel):
             acc, shift = self._evaluator.decode_accumulator(
                 torch.as_tensor(self._portable_latents(z))
             )
+        if shift < 0:  # an output layer with fewer fraction bits than the logits
+            return Bernoulli.from_fixed_logits(acc.astype(np.int64) << -shift, prec)
         return Bernoulli.from_fixed_accumulator(acc, shift, prec)
 
     def log_weights(self, x: np.ndarray, num_particles: int, seed: int) -> np.ndarray:

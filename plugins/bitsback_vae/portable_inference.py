@@ -17,7 +17,8 @@ libm. This module runs the same procedure entirely in fixed-point integers:
 * **Forward.** ``std`` from the ``exp`` table; ``z = clamp(mean + std * eps, +-8)`` (the
   decoder's quantization assumes ``|z| <= 8``); the decoder exactly as
   :class:`~bitsback_vae.portable.TorchEvaluator` computes it (same integers), keeping the
-  hidden activations.
+  hidden activations at ``ACT_BITS`` (network format 2 narrows them only as the next
+  product's input; ``tanh'`` uses the full ones).
 * **Backward.** ``d(-log p)/d logit = sigmoid(logit) - x`` (``sigmoid`` table), then
   through ``dec_fc3``, ``tanh' = 1 - h**2``, ``dec_fc2``, ``tanh'``, ``dec_fc1``. Every
   gradient has :data:`GRAD_BITS` fraction bits; hidden and latent gradients are clamped
@@ -195,8 +196,14 @@ class _Decoder:
         return low + (((values[i + 1] - low) * (u - (i << k))) >> k)
 
     def linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Integer accumulator ``x @ W.T + b`` (exact: the quantization bounds it by 2**52)."""
+        """Integer accumulator ``x @ W.T + b`` (exact: the quantization bounds it by 2**52).
+
+        ``x``: latents for ``dec_fc1``, else activations at ``ACT_BITS``, narrowed here to
+        the layer's input scale as the forward network narrows them (network format 2).
+        """
         w_t, b = self.fwd[name]
+        if name != "dec_fc1":
+            x = rescale(x, ACT_BITS, self.layers[name].in_bits)
         return torch.addmm(b, x.to(torch.float64), w_t).to(torch.int64)
 
     def back(self, name: str, grad: torch.Tensor) -> torch.Tensor:

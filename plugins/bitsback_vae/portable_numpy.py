@@ -5,7 +5,8 @@ integers and the tables: products are int64 matrix products (numpy's own loops, 
 tables are read with :func:`bitsback_core.portable.tables.lookup`. The tests check that
 both give the same integers element by element: two implementations agreeing is the
 evidence that the float64 products are exact and the arithmetic is portable. Slow (numpy
-has no integer BLAS); meant for checks, not for coding.
+has no integer BLAS); meant for checks, not for coding. Every network format: a format-2
+network's narrow activations are just a smaller ``in_bits``, its products int64 here too.
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ def _shift(acc: np.ndarray, from_bits: int, to_bits: int) -> np.ndarray:
     return acc << np.int64(-d)
 
 
-def _hidden(layer: QuantizedLinear, x: np.ndarray) -> np.ndarray:
-    return lookup(table("tanh"), _shift(_accumulate(layer, x), layer.acc_bits, ACT_BITS), ACT_BITS)
+def _hidden(net: PortableNetwork, name: str, following: str, x: np.ndarray) -> np.ndarray:
+    """tanh of layer ``name``, on the input scale of the layer ``following`` it."""
+    layer = net.layers[name]
+    pre = _shift(_accumulate(layer, x), layer.acc_bits, ACT_BITS)
+    return _shift(lookup(table("tanh"), pre, ACT_BITS), ACT_BITS, net.layers[following].in_bits)
 
 
 def numpy_encode(net: PortableNetwork, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-point ``(mean, log_std)`` of binary images ``x`` (``(batch, 784)``)."""
-    h = _hidden(net.layers["enc_fc2"], _hidden(net.layers["enc_fc1"], x))
+    h = _hidden(net, "enc_fc2", "enc_fc31", _hidden(net, "enc_fc1", "enc_fc2", x))
     out = []
     for name in ("enc_fc31", "enc_fc32"):
         layer = net.layers[name]
@@ -46,6 +50,6 @@ def numpy_encode(net: PortableNetwork, x: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def numpy_decode(net: PortableNetwork, z: np.ndarray) -> np.ndarray:
     """Fixed-point logits of fixed-point latents ``z`` (``(batch, latent_dim)``)."""
-    h = _hidden(net.layers["dec_fc2"], _hidden(net.layers["dec_fc1"], z))
+    h = _hidden(net, "dec_fc2", "dec_fc3", _hidden(net, "dec_fc1", "dec_fc2", z))
     layer = net.layers["dec_fc3"]
     return _shift(_accumulate(layer, h), layer.acc_bits, LOGIT_BITS)

@@ -132,6 +132,7 @@ def spec_file(
     body = spec_body(fields)
     if flags is None:
         flags = int(fields["portable"]) | (2 if fields["iterative"] is not None else 0)
+        flags |= 4 if fields["portable_format"] == 2 else 0
     prefix = b"\x89BBZ" + bytes([2, flags]) + leb128(len(body))
     header_crc = zlib.crc32(prefix + body)
     out = prefix + body + struct.pack("<I", header_crc)
@@ -246,8 +247,22 @@ def test_other_versions_and_unknown_flags_are_refused(data: bytes) -> None:
     newer[4] = 3
     with pytest.raises(ContainerError, match="format version 3; this release reads format 2"):
         CompressedFile.from_bytes(bytes(newer))
-    with pytest.raises(ContainerError, match="unknown flags 0x04"):
-        CompressedFile.from_bytes(spec_file(fields(), flags=0x05))
+    with pytest.raises(ContainerError, match="unknown flags 0x08"):
+        CompressedFile.from_bytes(spec_file(fields(), flags=0x09))
+
+
+def test_flag_bit_2_names_portable_model_format_2() -> None:
+    """Format 2 sets bit 2; without it a portable file is format 1 (every earlier file)."""
+    for version in (1, 2):
+        header = make_header(portable_format=version)
+        data = CompressedFile(header=header, frames=frames_for(header)).to_bytes()
+        assert data[5] == (0x05 if version == 2 else 0x01)
+        assert data == spec_file(fields(portable_format=version), frames_for(header))
+        assert CompressedFile.from_bytes(data).header.portable_format == version
+    with pytest.raises(ContainerError, match="format 2 is not one a header can name.*float"):
+        CompressedFile.from_bytes(spec_file(fields(portable=False), flags=0x04))
+    with pytest.raises(ContainerError, match="cannot write this header: portable model format 3"):
+        make_header(portable_format=3).to_bytes()
 
 
 def test_header_damage_fails_its_checksum(data: bytes) -> None:

@@ -258,9 +258,9 @@ def test_find_model_tries_the_named_folder_first_and_caches(
     built: list[Path] = []
     real = components.model_identity
 
-    def counting(source, arithmetic, registry, device="cpu"):  # type: ignore[no-untyped-def]
+    def counting(source, arithmetic, registry, device="cpu", portable_format=None):  # type: ignore[no-untyped-def]
         built.append(source.checkpoint.parent)
-        return real(source, arithmetic, registry, device)
+        return real(source, arithmetic, registry, device, portable_format)
 
     monkeypatch.setattr(components, "model_identity", counting)
     target = project_models / "bin_emnist_split=mnist_iwae5"

@@ -19,6 +19,10 @@ codec 3 existed, so it is re-encoded with the classical codecs 1 and 2 only
 (``fallback_codecs``; with codec 3 its two classical frames would be shorter).
 ``mixed-codecs-3`` (added with codec 3) is the same images with every classical codec:
 its classical frames are codec 3 (and the IWAE(5) model, so that its header differs).
+
+Portable model format 2 (float32-exact decoder products) came later: every case before it
+records ``portable_format: 1`` (what wrote it; the key did not exist yet), and the
+``*-format2`` cases pin files of the new default format.
 """
 
 from __future__ import annotations
@@ -44,22 +48,36 @@ IWAE5 = ROOT / "checkpoints" / "bin_emnist_split=mnist_iwae5" / "model.pt"
 #: name -> (config values, images per frame, image layout). Every coder, iterative
 #: inference, several frames, chains x lanes, and the input's shape and dtype coming back.
 CASES: dict[str, tuple[dict[str, Any], int, str]] = {
-    "elbo": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
+    "elbo": (
+        {"coder": "BitsBackCoder", "checkpoint": ELBO, "portable_format": 1},
+        10_000,
+        "flat-uint8",
+    ),
     "is5": (
-        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5},
+        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "portable_format": 1},
         10_000,
         "flat-uint8",
     ),
     "cis5": (
-        {"coder": "CISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5},
+        {
+            "coder": "CISBitsBackCoder",
+            "num_particles": 5,
+            "checkpoint": IWAE5,
+            "portable_format": 1,
+        },
         10_000,
         "flat-uint8",
     ),
-    "stochastic": ({"coder": "StochasticCoder", "checkpoint": ELBO}, 10_000, "flat-uint8"),
+    "stochastic": (
+        {"coder": "StochasticCoder", "checkpoint": ELBO, "portable_format": 1},
+        10_000,
+        "flat-uint8",
+    ),
     "elbo-iterative": (
         {
             "coder": "BitsBackCoder",
             "checkpoint": ELBO,
+            "portable_format": 1,
             "iterative_post_improvement": True,
             "iterative_improvement_steps": 3,
         },
@@ -71,6 +89,7 @@ CASES: dict[str, tuple[dict[str, Any], int, str]] = {
             "coder": "ISBitsBackCoder",
             "num_particles": 5,
             "checkpoint": IWAE5,
+            "portable_format": 1,
             "iterative_post_improvement": True,
             "iterative_improvement_steps": 2,
         },
@@ -82,18 +101,69 @@ CASES: dict[str, tuple[dict[str, Any], int, str]] = {
             "coder": "CISBitsBackCoder",
             "num_particles": 5,
             "checkpoint": IWAE5,
+            "portable_format": 1,
             "chains": 2,
             "lanes": 2,
         },
         4,
         "square-bool",
     ),  # fmt: skip
-    "mixed-codecs": ({"coder": "BitsBackCoder", "checkpoint": ELBO}, 12, "sample-mixed"),
-    "mixed-codecs-3": ({"coder": "BitsBackCoder", "checkpoint": IWAE5}, 12, "sample-mixed"),
+    "mixed-codecs": (
+        {"coder": "BitsBackCoder", "checkpoint": ELBO, "portable_format": 1},
+        12,
+        "sample-mixed",
+    ),
+    "mixed-codecs-3": (
+        {"coder": "BitsBackCoder", "checkpoint": IWAE5, "portable_format": 1},
+        12,
+        "sample-mixed",
+    ),
+    # Portable model format 2 (float32-exact decoder products), the default since it exists.
+    "elbo-format2": (
+        {"coder": "BitsBackCoder", "checkpoint": ELBO, "portable_format": 2},
+        10_000,
+        "flat-uint8",
+    ),
+    "is5-format2": (
+        {"coder": "ISBitsBackCoder", "num_particles": 5, "checkpoint": IWAE5, "portable_format": 2},
+        10_000,
+        "flat-uint8",
+    ),
+    "cis5-format2": (
+        {
+            "coder": "CISBitsBackCoder",
+            "num_particles": 5,
+            "checkpoint": IWAE5,
+            "portable_format": 2,
+        },
+        10_000,
+        "flat-uint8",
+    ),
+    "is5-iterative-format2": (
+        {
+            "coder": "ISBitsBackCoder",
+            "num_particles": 5,
+            "checkpoint": IWAE5,
+            "portable_format": 2,
+            "iterative_post_improvement": True,
+            "iterative_improvement_steps": 2,
+        },
+        10_000,
+        "flat-uint8",
+    ),  # fmt: skip
+    "mixed-codecs-format2": (
+        {"coder": "BitsBackCoder", "checkpoint": IWAE5, "portable_format": 2},
+        12,
+        "sample-mixed",
+    ),
 }
 
 #: The ``fallback`` each case is written with (the others: ``"never"``).
-FALLBACK: dict[str, str] = {"mixed-codecs": "auto", "mixed-codecs-3": "auto"}
+FALLBACK: dict[str, str] = {
+    "mixed-codecs": "auto",
+    "mixed-codecs-3": "auto",
+    "mixed-codecs-format2": "auto",
+}
 #: The classical codecs a case's frames may use (the others: all): those of the release
 #: that wrote it, so that its images still encode to its bytes.
 FALLBACK_CODECS: dict[str, list[int]] = {"mixed-codecs": [1, 2]}
@@ -101,6 +171,7 @@ FALLBACK_CODECS: dict[str, list[int]] = {"mixed-codecs": [1, 2]}
 EXPECTED_CODECS: dict[str, tuple[int, ...]] = {
     "mixed-codecs": (0, 2, 0, 2),
     "mixed-codecs-3": (0, 3, 0, 3),
+    "mixed-codecs-format2": (0, 3, 0, 3),
 }
 
 
