@@ -321,6 +321,47 @@ def test_crafted_headers_are_refused_in_milliseconds(
     assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.parametrize("version", [None, 1, 2])
+def test_the_portable_model_format_is_recorded_and_decoded(
+    registry: Registry, images: np.ndarray, tmp_path: Path, version: int | None
+) -> None:
+    """Format 2 by default (flag bit 2); format 1 on request, without the flag, as every
+    file before format 2; each decodes by identity with its own format's model."""
+    out = tmp_path / "x.bbz"
+    compress_to_file(
+        project_config(portable_format=version), registry, images, out, fallback="never"
+    )
+    header = CompressedFile.read(out).header
+    expected = version or 2
+    assert header.portable_format == expected and out.read_bytes()[5] == (
+        0x05 if expected == 2 else 0x01
+    )
+    parts = build_components(project_config(portable_format=expected), registry)
+    assert parts.model.portable_format == expected
+    assert header.identity_matches(parts.model.identity())
+    other = build_components(project_config(portable_format=3 - expected), registry)
+    assert not header.identity_matches(other.model.identity())
+    decoded, _ = decompress_file(out, registry)
+    np.testing.assert_array_equal(decoded, images)
+    # With --checkpoint too: the file's format is built, not the newest.
+    decoded, _ = decompress_file(out, registry, checkpoint=str(PROJECT_MODEL / "model.pt"))
+    np.testing.assert_array_equal(decoded, images)
+
+
+def test_a_portable_format_the_model_lacks_is_refused(
+    small_file: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="has no portable format 7 .it has 1, 2."):
+        build_components(project_config(portable_format=7), registry)
+    model_cls = registry.get("model", "BinaryVAE")
+    monkeypatch.setattr(model_cls, "PORTABLE_FORMATS", (1,))  # a plugin from before format 2
+    assert CompressedFile.read(small_file).header.portable_format == 2
+    with pytest.raises(
+        ContainerError, match="portable model format 2, which model plugin .*it has 1"
+    ):
+        decompress_file(small_file, registry)
+
+
 def test_format_1_files_are_refused_naming_the_format(registry: Registry, tmp_path: Path) -> None:
     old = tmp_path / "old.bbz"
     old.write_bytes(b"BITSBACK" + struct.pack("<HI", 1, 2) + b"{}" + b"\0" * 40)
