@@ -29,7 +29,10 @@ class QuantizeResult:
 
     checkpoint: str
     identity: str
+    portable_format: int
     layers: dict[str, int]
+    #: The float type each layer's products are exact in (network format 2: float32 for some).
+    products: dict[str, str]
     max_mean_error: float
     max_log_std_error: float
     output: str | None
@@ -75,7 +78,11 @@ def quantize_model(
     return QuantizeResult(
         checkpoint=str(parts.source.checkpoint),
         identity=identity,
+        portable_format=int(getattr(model, "portable_format", 1)),
         layers={name: layer.weight_bits for name, layer in net.layers.items()},
+        products={
+            name: str(getattr(layer, "products", "float64")) for name, layer in net.layers.items()
+        },
         max_mean_error=float(np.abs(mean - reference.mean).max()),
         max_log_std_error=float(np.abs(np.log(std) - np.log(reference.std)).max()),
         output=None if output is None else str(output),

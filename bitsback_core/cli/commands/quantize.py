@@ -28,7 +28,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("-f", "--force", action="store_true", help="overwrite --out if it exists")
     # dataset and split pick the default model; the seed draws the probe images.
-    add_config_options(parser, groups=("model", "output"), extra=("dataset", "split", "seed"))
+    add_config_options(
+        parser, groups=("model", "output"), extra=("dataset", "split", "seed", "portable_format")
+    )
     return parser
 
 
@@ -41,8 +43,15 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
     if config.json:
         terminal.json(result.as_dict())
         return 0
-    rows = [(name, f"2^-{bits}") for name, bits in result.layers.items()]
-    terminal.table("portable model: fixed-point weights", ["layer", "weight unit"], rows)
+    rows = [
+        (name, f"2^-{bits}", result.products.get(name, "float64"))
+        for name, bits in result.layers.items()
+    ]
+    terminal.table(
+        f"portable model, format {result.portable_format}: fixed-point weights",
+        ["layer", "weight unit", "exact products in"],
+        rows,
+    )
     terminal.result(f"from {result.checkpoint}")
     terminal.result(f"sha256: {result.identity}")
     terminal.result(

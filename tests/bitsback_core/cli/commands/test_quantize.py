@@ -41,6 +41,20 @@ def test_identity_is_the_portable_models_and_stable(capsys: pytest.CaptureFixtur
         "dec_fc3",
     }
     assert 0 < first["max_mean_error"] < 1e-3 and 0 <= first["max_log_std_error"] < 1e-3
+    assert first["portable_format"] == 2 == model.portable_format
+    assert first["products"]["dec_fc3"] == "float32" and first["products"]["enc_fc1"] == "float64"
+
+
+def test_format_1_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    from bitsback_vae.model import BinaryVAE
+
+    old = _quantize(capsys, "--portable_format", "1")
+    assert old["portable_format"] == 1 and set(old["products"].values()) == {"float64"}
+    assert (
+        old["identity"]
+        == BinaryVAE.from_config({"latent_dim": 50}, CHECKPOINT).portable(1).identity()
+    )
+    assert old["identity"] != _quantize(capsys)["identity"]
 
 
 def test_writes_the_integers_and_never_overwrites(
