@@ -26,6 +26,8 @@ class FileInfo:
     coder: str
     num_particles: int
     arithmetic: str
+    #: The portable model's format (1 or 2); None for float files.
+    portable_format: int | None
     #: lprec, bprec, log_num_bucket, prior_mprec, prop_mprec, cond_mprec.
     precisions: dict[str, int]
     chains: int
@@ -84,6 +86,7 @@ def describe_file(path: Path | str) -> FileInfo:
         coder=h.coder,
         num_particles=h.num_particles,
         arithmetic=h.arithmetic,
+        portable_format=h.portable_format if h.portable else None,
         precisions={name: getattr(h, name) for name in _PRECISIONS},
         chains=h.chains,
         lanes=h.lanes,

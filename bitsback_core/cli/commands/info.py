@@ -92,7 +92,8 @@ def lines(info: FileInfo) -> list[str]:
         f"file:        {_fit(str(info.path))}",
         f"format:      {info.format_version}",
         f"coder:       {info.coder}, {info.num_particles} particles",
-        f"arithmetic:  {info.arithmetic}",
+        f"arithmetic:  {info.arithmetic}"
+        + ("" if info.portable_format is None else f" (model format {info.portable_format})"),
         f"precisions:  lprec {p['lprec']}, bprec {p['bprec']}, "
         f"log_num_bucket {p['log_num_bucket']}",
         f"             prior {p['prior_mprec']}, proposal {p['prop_mprec']}, "

@@ -32,6 +32,7 @@ def test_info_json_matches_the_header(capsys: pytest.CaptureFixture[str]) -> Non
     assert info["coder"] == values["coder"] and info["num_particles"] == values["num_particles"]
     assert (info["chains"], info["lanes"]) == (values["chains"], values["lanes"])
     assert info["arithmetic"] == "portable" and info["dtype"] == "|b1"
+    assert info["portable_format"] == 1  # written before model format 2 existed
     assert info["num_images"] == 10 and info["image_shape"] == [28, 28]
     assert info["num_frames"] == 3 and info["frame_images"] == EXPECTED["frame_images"]
     assert info["model_name"] == "mnist-iwae5"  # the catalogue name of the checkpoint's folder
@@ -46,6 +47,9 @@ def test_info_text_fits_80_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(GOLDEN / "is5-iterative.bbz")]) == 0
     out = capsys.readouterr().out
     assert "iterative:   2 steps" in out and "1 chains x 1 lanes" in out
+    assert "arithmetic:  portable (model format 1)" in out
+    assert main(["info", str(GOLDEN / "is5-iterative-format2.bbz")]) == 0
+    assert "arithmetic:  portable (model format 2)" in capsys.readouterr().out
     assert all(len(line) <= 80 for line in out.splitlines())
     assert main(["info", str(FRAMES)]) == 0
     out = capsys.readouterr().out
