@@ -7,7 +7,9 @@ arithmetics, on a batch shaped like one coding step of the automatic layout (20 
 particles), and prints the images/s they would allow if nothing else ran: an upper bound
 for the whole coder, and the measure to set speed targets against on a given machine.
 It also prints the machine's matrix-product rate (the decoder's largest product, float64
-and float32), since the network's products are most of the work.
+and float32), since the network's products are most of the work. Portable arithmetic is
+timed in both model formats (1: float64 products; 2: the decoder's hidden products in
+float32, ``docs/design.md``).
 
 Usage: ``python examples/coder_bound.py [--particles 50] [--chains 20] [--repeats 40]``
 (the paper's ``num=50`` checkpoint under ``--paper``). Figures are best-of-repeats, so
@@ -47,12 +49,15 @@ def gemm_rate(dtype: torch.dtype, rows: int, repeats: int) -> float:
     return 2 * rows * 200 * 784 / best_of(lambda: torch.addmm(b, a, w), repeats) / 1e9
 
 
-def model_parts(arithmetic: str, checkpoint: Path, particles: int) -> tuple[object, int]:
+def model_parts(
+    arithmetic: str, checkpoint: Path, particles: int, portable_format: int | None = None
+) -> tuple[object, int]:
     session = CodingSession.open(
         model=str(checkpoint),
         coder="ISBitsBackCoder",
         num_particles=particles,
         arithmetic=arithmetic,
+        portable_format=portable_format,
     )
     return session.components.model, session.config.cond_mprec
 
@@ -73,8 +78,9 @@ def main() -> None:
         )
     rng = np.random.default_rng(0)
     x = rng.integers(0, 2, size=(args.chains, 784))
-    for arithmetic in ("portable", "float"):
-        model, prec = model_parts(arithmetic, checkpoint, args.particles)
+    for arithmetic, version in (("portable", 1), ("portable", 2), ("float", None)):
+        model, prec = model_parts(arithmetic, checkpoint, args.particles, version)
+        label = arithmetic if version is None else f"{arithmetic} (model format {version})"
         z = rng.normal(size=(rows, 50))
         if arithmetic == "portable":
             z = np.rint(z * 2**20).astype(np.int64)  # LATENT_BITS fixed point
@@ -85,7 +91,7 @@ def main() -> None:
         )  # type: ignore[attr-defined]
         per_image = weights / args.chains
         print(
-            f"{arithmetic:8s}: decoder passes {1e3 * net:.2f} ms, with the pixel term of the "
+            f"{label}: decoder passes {1e3 * net:.2f} ms, with the pixel term of the "
             f"weights {1e3 * weights:.2f} ms per {args.chains} images x {args.particles} particles "
             f"-> at most {1 / per_image:,.0f} images/s per direction ({type(coins).__name__})"
         )
