@@ -7,8 +7,8 @@ capability, thread counts, numba off, the numpy evaluator)::
     python portable_driver.py decode FOLDER OUT  # FOLDER/SETTING.bin -> OUT/SETTING.npy
 
 Each of :data:`SETTINGS` (BB-ELBO, BB-IS(3), BB-CIS(3) with two steps of iterative
-inference, and BB-IS(3) with the context VAE, whose pixels pop in raster order through its
-row program) is coded with the project's own checkpoints (no ``../shared`` needed) through
+inference, BB-IS(3) with the context VAE, whose pixels pop in raster order through its
+row program, and BB-CIS(3) with iterative inference in portable model format 1) is coded with the project's own checkpoints (no ``../shared`` needed) through
 the library: components, coder, chain layout, message bytes.
 """
 
@@ -31,22 +31,26 @@ CHECKPOINTS = {
     "ctx": ROOT / "checkpoints" / "thr_emnist_split=mnist_ctx" / "model.pt",
 }
 LAYOUT = (2, 2)
-#: (coder, particles, iterative-inference steps, model): every code path of the portable coders.
+#: (coder, particles, iterative-inference steps, model, portable model format): every code
+#: path of the portable coders, in the default model format 2, and format 1 (the files of
+#: releases before format 2) with iterative inference.
 SETTINGS = (
-    ("BitsBackCoder", 1, 0, "elbo"),
-    ("ISBitsBackCoder", 3, 0, "elbo"),
-    ("CISBitsBackCoder", 3, 2, "elbo"),
-    ("ISBitsBackCoder", 3, 0, "ctx"),
+    ("BitsBackCoder", 1, 0, "elbo", 2),
+    ("ISBitsBackCoder", 3, 0, "elbo", 2),
+    ("CISBitsBackCoder", 3, 2, "elbo", 2),
+    ("ISBitsBackCoder", 3, 0, "ctx", 2),
+    ("CISBitsBackCoder", 3, 2, "elbo", 1),
 )
 
 
-def coder_for(name: str, particles: int, steps: int, model: str):  # type: ignore[no-untyped-def]
+def coder_for(name: str, particles: int, steps: int, model: str, version: int):  # type: ignore[no-untyped-def]
     config = Config.from_mapping(
         {
             "coder": name,
             "num_particles": particles,
             "checkpoint": str(CHECKPOINTS[model]),
             "arithmetic": "portable",
+            "portable_format": version,
             "iterative_post_improvement": steps > 0,
             "iterative_improvement_steps": steps,
             "seed": 7,
@@ -56,8 +60,8 @@ def coder_for(name: str, particles: int, steps: int, model: str):  # type: ignor
     return build_coder(config, registry, build_components(config, registry))
 
 
-def setting_name(name: str, particles: int, steps: int, model: str) -> str:
-    return f"{name}-{particles}-{steps}-{model}"
+def setting_name(name: str, particles: int, steps: int, model: str, version: int) -> str:
+    return f"{name}-{particles}-{steps}-{model}-format{version}"
 
 
 def main(argv: list[str]) -> None:
