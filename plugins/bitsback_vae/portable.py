@@ -57,6 +57,7 @@ __all__ = [
     "PortableNetwork",
     "QuantizedLinear",
     "TorchEvaluator",
+    "float32_products_are_ieee",
     "quantize_network",
     "rescale",
 ]
@@ -198,6 +199,16 @@ def quantize_network(network: Any, version: int | None = None) -> PortableNetwor
     return PortableNetwork(layers, int(network.latent_dim), version)
 
 
+def float32_products_are_ieee() -> bool:
+    """Whether torch computes float32 matrix products in IEEE float32 in this process now:
+    the default; a lowered ``torch.set_float32_matmul_precision`` (or oneDNN's
+    ``fp32_precision``) allows bfloat16 or TF32 arithmetic, which is not exact on integers."""
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    matmul = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    return getattr(matmul, "fp32_precision", "none") in ("none", "ieee")
+
+
 #: The layer each hidden layer feeds (its input scale is the activations' scale).
 _NEXT = {"enc_fc1": "enc_fc2", "enc_fc2": "enc_fc31", "dec_fc1": "dec_fc2", "dec_fc2": "dec_fc3"}
 
@@ -220,6 +231,7 @@ class TorchEvaluator:
         if self.fused and device.type != "cpu":
             raise ValueError("the fused integer passes run on the CPU only")
         self._w = {name: self._operands(layer, device) for name, layer in net.layers.items()}
+        self._w64: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         values, lo, last = table_args("tanh")
         self._tanh = (torch.tensor(np.array(values), device=device), int(lo), int(last))
         self._tanh_np = (values, lo, last)
@@ -236,9 +248,23 @@ class TorchEvaluator:
         )
 
     def _accumulate(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Float accumulator of layer ``name``: exact integers (see the module docstring)."""
+        """Float accumulator of layer ``name``: exact integers (see the module docstring).
+
+        Float32 products only while this process computes float32 matrix products in
+        IEEE float32: ``torch.set_float32_matmul_precision("medium")`` lets oneDNN use
+        bfloat16 for them, which would round; the layer then runs in float64 (same integers).
+        """
         w, b = self._w[name]
+        if w.dtype == torch.float32 and not float32_products_are_ieee():
+            w, b = self._wide(name)
         return torch.addmm(b, x.to(w.dtype), w)
+
+    def _wide(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``name``'s operands in float64 (made once, on first need)."""
+        if name not in self._w64:
+            w, b = self._w[name]
+            self._w64[name] = (w.double(), b.double())
+        return self._w64[name]
 
     def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Integer accumulator of layer ``name`` as int64."""

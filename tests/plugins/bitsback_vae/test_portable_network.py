@@ -415,3 +415,26 @@ def test_fused_cpu_passes_equal_the_tensor_operations(version: int) -> None:
     assert torch.equal((a + (1 << (shift - 1))) >> shift, fused.decode(z))
     with pytest.raises(ValueError, match="fused"):
         plain.decode_accumulator(z)
+
+
+def test_reduced_precision_float32_products_fall_back_to_float64() -> None:
+    """A process that lets torch round float32 products (bfloat16 or TF32 matmuls) must
+    not code with them: the narrow layers then run in float64, with the same integers."""
+    from bitsback_vae.portable import float32_products_are_ieee
+
+    torch.manual_seed(4)
+    net = quantize_network(BinaryVAENetwork(50), 2)
+    ev = TorchEvaluator(net, CPU)
+    z = bucket_centres(np.random.default_rng(6), 7)
+    want = numpy_decode(net, z)
+    before = torch.get_float32_matmul_precision()
+    assert before == "highest" and float32_products_are_ieee()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        assert not float32_products_are_ieee()
+        assert ev._accumulate("dec_fc3", torch.zeros((1, 200))).dtype == torch.float64
+        np.testing.assert_array_equal(ev.decode(torch.as_tensor(z)).numpy(), want)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert ev._accumulate("dec_fc3", torch.zeros((1, 200))).dtype == torch.float32
+    np.testing.assert_array_equal(ev.decode(torch.as_tensor(z)).numpy(), want)
