@@ -45,6 +45,7 @@ from bitsback_core.ans.message import Message
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.errors import ConfigError
+from bitsback_core.pipeline.components import portable_format_of
 from bitsback_core.pipeline.layout import new_message
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
@@ -292,6 +293,9 @@ class CoderBenchResult:
     chains: int
     lanes: int
     device: str
+    #: "portable" or "float"; and the portable model's format (None in float arithmetic).
+    arithmetic: str
+    portable_format: int | None
     encode_s: float
     decode_s: float
     decode_ok: bool
@@ -441,6 +445,8 @@ def bench_coder(
         chains=layout.chains,
         lanes=layout.lanes,
         device=loaded.device,
+        arithmetic=loaded.components.model.arithmetic,
+        portable_format=portable_format_of(loaded.components.model),
         encode_s=encode_s,
         decode_s=decode_s,
         decode_ok=bool(np.array_equal(decoded, x)),

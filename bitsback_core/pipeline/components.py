@@ -44,6 +44,7 @@ __all__ = [
     "file_sha256",
     "find_model_by_identity",
     "model_identity",
+    "portable_format_of",
     "portable_model",
     "resolve_model_source",
 ]
@@ -221,6 +222,11 @@ def portable_model(model: LatentVariableModel, version: int | None) -> LatentVar
         return model.portable() if version in (None, formats[-1]) else model.portable(version)
     except NotImplementedError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def portable_format_of(model: LatentVariableModel) -> int | None:
+    """A portable model's format, None for a float model (results say which they measured)."""
+    return int(model.portable_format) if model.arithmetic == "portable" else None
 
 
 def model_identity(

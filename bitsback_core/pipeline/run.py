@@ -23,7 +23,7 @@ from bitsback_core.ans.message import Message
 from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.models.bounds import ideal_bpd
-from bitsback_core.pipeline.components import default_model
+from bitsback_core.pipeline.components import default_model, portable_format_of
 from bitsback_core.pipeline.data import load_images, open_dataset
 from bitsback_core.pipeline.layout import AUTO_LANES, choose_layout
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
@@ -62,6 +62,8 @@ class RunResult:
     model: str
     #: "portable" or "float" (docs/design.md, "Portability").
     arithmetic: str
+    #: The portable model's format (docs/design.md, "Portable model formats"), None in float.
+    portable_format: int | None
     #: The portable model's identity (sha256 of its integers), None in float arithmetic.
     model_identity: str | None
     iterative_inference: bool
@@ -193,6 +195,7 @@ def run_compression(
         checkpoint=str(parts.source.checkpoint),
         model=parts.source.label,
         arithmetic=parts.model.arithmetic,
+        portable_format=portable_format_of(parts.model),
         model_identity=parts.model.identity(),
         iterative_inference=config.iterative_post_improvement,
         obs_dim=obs_dim,

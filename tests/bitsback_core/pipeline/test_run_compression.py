@@ -30,6 +30,7 @@ def test_bits_back_net_rate_is_close_to_the_elbo(
     assert result.decode_ok is True
     assert (result.coder, result.num_particles, result.num_compress) == ("BitsBackCoder", 1, 20)
     assert (result.chains, result.lanes, result.obs_dim) == (1, AUTO_LANES, 784)
+    assert (result.arithmetic, result.portable_format) == ("portable", 2)
     assert abs(result.net_bpd - result.ideal_bpd) < 0.02
     # Accounting: total = net + initial, all in bits; the bytes hold the total bits.
     assert result.total_bits == pytest.approx(result.net_bits + result.initial_bits)

@@ -61,6 +61,7 @@ def test_coders_json(capsys: pytest.CaptureFixture[str], shared: None) -> None:
     for r in results:
         assert r["decode_ok"] is True
         assert (r["num_images"], r["chains"], r["lanes"], r["device"]) == (6, 3, 2, "cpu")
+        assert (r["arithmetic"], r["portable_format"]) == ("portable", 2)
         assert r["encode_images_per_s"] > 0 and r["decode_images_per_s"] > 0
         assert abs(r["net_bpd"] - r["ideal_bpd"]) < 0.03
         assert r["total_bpd"] > r["net_bpd"]
