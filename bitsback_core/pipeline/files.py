@@ -63,7 +63,11 @@ from bitsback_core.compression.fallback import FallbackError, best_fallback, dec
 from bitsback_core.config import Config
 from bitsback_core.errors import BitsbackError, ConfigError, UnknownComponentError
 from bitsback_core.models.interface import LatentVariableModel
-from bitsback_core.pipeline.components import Components, find_model_by_identity
+from bitsback_core.pipeline.components import (
+    Components,
+    find_model_by_identity,
+    portable_format_of,
+)
 from bitsback_core.pipeline.frames import default_jobs, map_in_order, select_frames
 from bitsback_core.pipeline.progress import Advance, ProgressFactory, no_progress
 from bitsback_core.registry import Registry, load_registry
@@ -238,7 +242,7 @@ def _file_header(
         image_shape=tuple(int(d) for d in images.shape[1:]),
         num_images=count,
         frame_images=frame_images,
-        portable_format=getattr(parts.model, "portable_format", 1) if config.arithmetic == "portable" else 1,
+        portable_format=portable_format_of(parts.model) or 1,
     )  # fmt: skip
     problem = header_problem(header)
     if problem:

@@ -78,7 +78,7 @@ def quantize_model(
     return QuantizeResult(
         checkpoint=str(parts.source.checkpoint),
         identity=identity,
-        portable_format=int(getattr(model, "portable_format", 1)),
+        portable_format=model.portable_format,
         layers={name: layer.weight_bits for name, layer in net.layers.items()},
         products={
             name: str(getattr(layer, "products", "float64")) for name, layer in net.layers.items()

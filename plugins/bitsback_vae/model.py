@@ -425,14 +425,11 @@ class PortableBinaryVAE(LatentVariableModel):
         until a kernel reads them (:meth:`TorchEvaluator.decode_accumulator`): same counts."""
         from bitsback_core.distributions.bernoulli import Bernoulli
 
-        if self._use_numpy or not self._evaluator.fused:
+        ev = self._evaluator
+        if self._use_numpy or not ev.fused or ev.logit_shift < 0:
             return Bernoulli.from_fixed_logits(self.likelihood_logits(z), prec)
         with torch.no_grad():
-            acc, shift = self._evaluator.decode_accumulator(
-                torch.as_tensor(self._portable_latents(z))
-            )
-        if shift < 0:  # an output layer with fewer fraction bits than the logits
-            return Bernoulli.from_fixed_logits(acc.astype(np.int64) << -shift, prec)
+            acc, shift = ev.decode_accumulator(torch.as_tensor(self._portable_latents(z)))
         return Bernoulli.from_fixed_accumulator(acc, shift, prec)
 
     def log_weights(self, x: np.ndarray, num_particles: int, seed: int) -> np.ndarray:

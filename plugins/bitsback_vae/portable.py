@@ -322,11 +322,18 @@ class TorchEvaluator:
 
         ``acc`` is the last product as floats (exact integers): the Bernoulli kernels
         round it while they read it (``Bernoulli.from_fixed_accumulator``), which saves a
-        full pass over the 784 logits of every particle. ``shift`` may be negative (a
-        layer with fewer fraction bits than ``LOGIT_BITS``); callers then rescale themselves.
+        full pass over the 784 logits of every particle. Only while :attr:`logit_shift` is
+        not negative (the kernels round; they do not widen).
         """
-        if not self.fused:
-            raise ValueError("decode_accumulator needs the fused (CPU) evaluator")
+        if not self.fused or self.logit_shift < 0:
+            raise ValueError(
+                "decode_accumulator needs the fused (CPU) evaluator and a last layer with "
+                f"at least LOGIT_BITS fraction bits (shift {self.logit_shift})"
+            )
         h = self._hidden("dec_fc2", self._hidden("dec_fc1", z))
-        shift = self.net.layers["dec_fc3"].acc_bits - LOGIT_BITS
-        return self._accumulate("dec_fc3", h).numpy(), shift
+        return self._accumulate("dec_fc3", h).numpy(), self.logit_shift
+
+    @property
+    def logit_shift(self) -> int:
+        """Fraction bits of the last product beyond ``LOGIT_BITS`` (negative: fewer)."""
+        return self.net.layers["dec_fc3"].acc_bits - LOGIT_BITS

@@ -438,3 +438,28 @@ def test_reduced_precision_float32_products_fall_back_to_float64() -> None:
         torch.set_float32_matmul_precision(before)
     assert ev._accumulate("dec_fc3", torch.zeros((1, 200))).dtype == torch.float32
     np.testing.assert_array_equal(ev.decode(torch.as_tensor(z)).numpy(), want)
+
+
+def test_a_last_layer_coarser_than_the_logits_codes_from_the_logits() -> None:
+    """Large ``dec_fc3`` weights leave format 2 fewer than ``LOGIT_BITS`` fraction bits in
+    the last product: the coins then come from the rescaled logits (the kernels only round)."""
+    torch.manual_seed(5)
+    model = BinaryVAE(BinaryVAENetwork(50))
+    with torch.no_grad():
+        model.network.dec_fc3.weight.fill_(2.0)
+    portable = model.portable(2)
+    ev = portable._evaluator
+    assert ev.logit_shift < 0
+    z = bucket_centres(np.random.default_rng(8), 5)
+    with pytest.raises(ValueError, match="at least LOGIT_BITS"):
+        ev.decode_accumulator(torch.as_tensor(z))
+    coins = portable.likelihood(z, 16)
+    want = Bernoulli.from_fixed_logits(numpy_decode(portable.net, z), 16)
+    np.testing.assert_array_equal(coins.count_one, want.count_one)
+
+
+def test_the_models_format_list_is_the_quantizers() -> None:
+    """``BinaryVAE.PORTABLE_FORMATS`` restates the quantizer's list (to keep numba unloaded)."""
+    from bitsback_vae.portable import PORTABLE_FORMATS
+
+    assert BinaryVAE.PORTABLE_FORMATS == PortableBinaryVAE.PORTABLE_FORMATS == PORTABLE_FORMATS
