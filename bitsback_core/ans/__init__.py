@@ -1,7 +1,7 @@
 """The vectorized rANS message and the codecs that push symbol vectors onto its lanes."""
 
 from bitsback_core.ans._kernels import register_rows_kernel, run_rows
-from bitsback_core.ans.codec import LaneView, lane_offset, pop_symbols, push_symbols, swap_symbols
+from bitsback_core.ans.codec import LaneView, lane_offset
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 
 __all__ = [
@@ -10,9 +10,6 @@ __all__ = [
     "EmptyStackError",
     "Message",
     "MessageFormatError",
-    "pop_symbols",
-    "push_symbols",
     "register_rows_kernel",
     "run_rows",
-    "swap_symbols",
 ]

@@ -25,14 +25,7 @@ from bitsback_core.ans._kernels import Rows
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
-__all__ = [
-    "LaneView",
-    "lane_offset",
-    "pop_intervals",
-    "pop_symbols",
-    "push_symbols",
-    "swap_symbols",
-]
+__all__ = ["LaneView", "lane_offset"]
 
 
 def lane_offset(step: int, lanes: int) -> int:
@@ -72,7 +65,7 @@ def _length(
             raise ValueError(f"distribution batch {pop.batch_shape} must be (chains={chains}, n)")
         lengths.add(pop.batch_shape[1])
     if len(lengths) > 1:
-        raise ValueError("swap_symbols: push and pop distributions differ in length")
+        raise ValueError("swap: push and pop distributions differ in length")
     return lengths.pop()
 
 
@@ -149,70 +142,12 @@ def _numpy_rows(message: Message, rows: Rows, dist: QuantizedDistribution) -> No
         message.commit(place(found[1]), place(found[2]), dist.prec, mask)
 
 
-def push_symbols(
-    message: Message,
-    dist: QuantizedDistribution,
-    symbols: np.ndarray,
-    active: np.ndarray | None = None,
-    offset: int = 0,
-) -> None:
-    """Push ``symbols`` (int ``(chains, n)``) distributed as ``dist`` (batch ``(chains, n)``).
-
-    The intervals come from one ``dist.cdf`` of the whole vector; one compiled loop then
-    pushes them, each lane receiving its positions in row order.
-    """
-    _code(message, active, offset, True, push=(dist, symbols))
-
-
-def pop_symbols(
-    message: Message,
-    dist: QuantizedDistribution,
-    active: np.ndarray | None = None,
-    offset: int = 0,
-) -> np.ndarray:
-    """Pop a vector per chain distributed as ``dist`` (batch ``(chains, n)``); int64 ``(chains, n)``."""
-    return pop_intervals(message, dist, active, offset)[0]
-
-
-def pop_intervals(
-    message: Message,
-    dist: QuantizedDistribution,
-    active: np.ndarray | None = None,
-    offset: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pop_symbols`, also returning each symbol's ``start`` and ``freq``.
-
-    Coders reuse the intervals (exact log-probabilities, pushing the same symbols back)
-    instead of evaluating the distribution again.
-    """
-    out = _code(message, active, offset, False, pop=dist)
-    return out[0], out[1], out[2]
-
-
-def swap_symbols(
-    message: Message,
-    push_dist: QuantizedDistribution,
-    symbols: np.ndarray,
-    pop_dist: QuantizedDistribution,
-    active: np.ndarray | None = None,
-    reverse: bool = False,
-    offset: int = 0,
-) -> np.ndarray:
-    """Row by row, push ``symbols`` with ``push_dist`` then pop the same lanes with ``pop_dist``.
-
-    Interleaving matters: pushing a whole vector and then popping a whole vector would
-    pop from heads the later pushes changed. Swapping element by element is how BB-CIS
-    re-expresses a known cumulative frequency as "its bucket plus bits back".
-    ``swap_symbols(m, q, z, p, reverse=True)`` undoes ``swap_symbols(m, p, c, q)``.
-    """
-    return _code(message, active, offset, not reverse, (push_dist, symbols), pop_dist)[0]
-
-
 @attrs.frozen
 class LaneView:
-    """A message bound to one image step's lane offset and active chains.
+    """A message bound to one image step's lane offset and active chains: the codec's API.
 
     Coders read like the algorithm: ``z = io.pop(q); io.push(lik, x); io.push(prior, z)``.
+    Every vector is ``(chains, n)``; chains where ``active`` is false are left untouched.
     """
 
     message: Message
@@ -224,15 +159,23 @@ class LaneView:
         return cls(message, lane_offset(step, message.shape[1]), active)
 
     def push(self, dist: QuantizedDistribution, symbols: np.ndarray) -> None:
-        push_symbols(self.message, dist, symbols, self.active, self.offset)
+        """Push ``symbols`` distributed as ``dist``: one ``dist.cdf``, then one compiled loop."""
+        _code(self.message, self.active, self.offset, True, push=(dist, symbols))
 
     def pop(self, dist: QuantizedDistribution) -> np.ndarray:
-        return pop_symbols(self.message, dist, self.active, self.offset)
+        """Pop a vector per chain distributed as ``dist``; int64 ``(chains, n)``."""
+        return self.pop_intervals(dist)[0]
 
     def pop_intervals(
         self, dist: QuantizedDistribution
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return pop_intervals(self.message, dist, self.active, self.offset)
+        """:meth:`pop`, also returning each symbol's ``start`` and ``freq``.
+
+        Coders reuse the intervals (exact log-probabilities, pushing the same symbols back)
+        instead of evaluating the distribution again.
+        """
+        out = _code(self.message, self.active, self.offset, False, pop=dist)
+        return out[0], out[1], out[2]
 
     def swap(
         self,
@@ -241,6 +184,12 @@ class LaneView:
         pop_dist: QuantizedDistribution,
         reverse: bool = False,
     ) -> np.ndarray:
-        return swap_symbols(
-            self.message, push_dist, symbols, pop_dist, self.active, reverse, self.offset
-        )
+        """Row by row, push ``symbols`` with ``push_dist`` then pop the same lanes with ``pop_dist``.
+
+        Interleaving matters: pushing a whole vector and then popping a whole vector would
+        pop from heads the later pushes changed. Swapping element by element is how BB-CIS
+        re-expresses a known cumulative frequency as "its bucket plus bits back".
+        ``io.swap(q, z, p, reverse=True)`` undoes ``io.swap(p, c, q)``.
+        """
+        push = push_dist, symbols
+        return _code(self.message, self.active, self.offset, not reverse, push, pop_dist)[0]

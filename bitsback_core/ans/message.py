@@ -17,8 +17,7 @@ structure would cost a copy per symbol); :meth:`copy` keeps a snapshot.
 from __future__ import annotations
 
 import copy
-import struct
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +26,6 @@ from bitsback_core.ans._kernels import Lanes, Rows, code_lanes, mix64, rows_kern
 
 __all__ = ["Message", "MessageFormatError", "EmptyStackError", "initial_word", "mix64"]
 
-_MAGIC = b"BBANS3\x00\x00"
-_HEADER = struct.Struct("<8sBBxxIIQ")  # magic, lprec, bprec, chains, lanes, seed
 _EVERY_LANE = np.zeros(0, dtype=bool)
 #: Counter index of a lane's starting head (words drawn later use 0, 1, 2, ...).
 _HEAD_INDEX = np.uint64(2**64 - 1)
@@ -194,18 +191,6 @@ class Message:
         values = self._lane_values(start), self._lane_values(freq)
         _check(code_lanes(self._lanes(), *values, flags, prec, pop))
 
-    def pop(
-        self,
-        prec: int,
-        lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
-        mask: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Peek, map the cumulative frequencies to ``(symbol, start, freq)`` with ``lookup``, commit."""
-        cf = self.peek(prec, mask)
-        symbol, start, freq = lookup(cf)
-        self.commit(start, freq, prec, mask)
-        return symbol
-
     def code_rows(self, rows: Rows, program: tuple[Any, tuple[Any, ...]] | None = None) -> None:
         """Push and/or pop one vector laid over rows of lanes (:class:`~._kernels.Rows`).
 
@@ -255,37 +240,14 @@ class Message:
         return self.total_bits - self.net_bits
 
     # ------------------------------------------------------------------ bytes
-    def to_bytes(self) -> bytes:
-        """Serialize: header, heads, stack lengths, drawn-word counts, words (:meth:`_tables`).
-
-        The starting heads are not stored: they are counter-based draws keyed by the seed,
-        so :meth:`from_bytes` regenerates them.
-        """
-        chains, lanes = self.shape
-        header = _HEADER.pack(_MAGIC, self.lprec, self.bprec, chains, lanes, self.seed)
-        return header + self._tables(drawn=True)
-
-    @classmethod
-    def from_bytes(cls, data: bytes, strict: bool = True) -> Message:
-        """Inverse of :meth:`to_bytes`; validates everything and is strict by default."""
-        if len(data) < _HEADER.size:
-            raise MessageFormatError(
-                f"message too short: {len(data)} bytes, header needs {_HEADER.size}"
-            )
-        magic, lprec, bprec, chains, lanes, seed = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
-            raise MessageFormatError("not a bitsback rANS message (bad magic bytes)")
-        msg = cls((chains, lanes), lprec=lprec, bprec=bprec, seed=seed, strict=strict)
-        return msg._load_tables(data, _HEADER.size, drawn=True)
-
     def to_frame_bytes(self) -> bytes:
-        """Serialize compactly for a ``.bbz`` frame: heads, stack lengths, words (docs/format.md).
+        """Serialize: heads (u64), stack lengths (u32), words (u32) (docs/format.md).
 
-        No magic, precisions, shape, seed or drawn-word counts: the file's header holds the
-        first four for every frame, and a decoder needs no counts, because it checks
-        :meth:`is_initial_state` instead of ``net_bits == 0``.
+        No precisions, shape or seed (the file's header holds them for every frame) and no
+        drawn-word counts: a decoder checks :meth:`is_initial_state`, not ``net_bits == 0``.
         """
-        return self._tables(drawn=False)
+        tables = self._head.astype("<u8"), self._len.astype("<u4"), self._live_words().astype("<u4")
+        return b"".join(table.tobytes() for table in tables)
 
     @classmethod
     def from_frame_bytes(
@@ -306,40 +268,32 @@ class Message:
         if shape[0] * shape[1] < 1:
             raise MessageFormatError(f"message shape must be positive, got {shape}")
         msg = cls(shape, lprec=lprec, bprec=bprec, seed=seed, strict=strict)
-        return msg._load_tables(data, 0, drawn=False)
-
-    def _tables(self, drawn: bool) -> bytes:
-        """Heads (u64), stack lengths (u32), drawn-word counts (u32, if ``drawn``), words (u32)."""
-        tables = [self._head.astype("<u8"), self._len.astype("<u4")]
-        tables += [self._drawn.astype("<u4")] * drawn + [self._live_words().astype("<u4")]
-        return b"".join(table.tobytes() for table in tables)
-
-    def _load_tables(self, data: bytes, offset: int, drawn: bool) -> Message:
-        """Read :meth:`_tables` from ``data[offset:]`` into this message, validating first."""
-        n, span = self.num_lanes, self.lprec + self.bprec
-        words_at = offset + (16 if drawn else 12) * n
-        if len(data) < words_at:
+        n, span = msg.num_lanes, lprec + bprec
+        if len(data) < 12 * n:
             raise MessageFormatError(
-                f"message truncated: {len(data)} bytes, lane table needs {words_at}"
+                f"message truncated: {len(data)} bytes, lane table needs {12 * n}"
             )
-        head = np.frombuffer(data, "<u8", n, offset).astype(np.uint64)
-        lengths = np.frombuffer(data, "<u4", n, offset + 8 * n).astype(np.int64)
-        if np.any(head < (1 << self.lprec)) or (span < 64 and np.any(head >> np.uint64(span))):
+        head = np.frombuffer(data, "<u8", n).astype(np.uint64)
+        lengths = np.frombuffer(data, "<u4", n, 8 * n).astype(np.int64)
+        if np.any(head < (1 << lprec)) or (span < 64 and np.any(head >> np.uint64(span))):
             raise MessageFormatError("message heads out of range: corrupt data")
         total = int(lengths.sum())
-        if len(data) != words_at + 4 * total:
+        if len(data) != 12 * n + 4 * total:
             raise MessageFormatError(
-                f"message size mismatch: {len(data) - words_at} bytes of words, expected {4 * total}"
+                f"message size mismatch: {len(data) - 12 * n} bytes of words, expected {4 * total}"
             )
-        words = np.frombuffer(data, "<u4", total, words_at).astype(np.uint32)
-        if self.bprec < 32 and np.any(words >> np.uint32(self.bprec)):
+        words = np.frombuffer(data, "<u4", total, 12 * n).astype(np.uint32)
+        if bprec < 32 and np.any(words >> np.uint32(bprec)):
             raise MessageFormatError("stack word wider than bprec: corrupt data")
-        if drawn:
-            self._drawn = np.frombuffer(data, "<u4", n, offset + 12 * n).astype(np.int64)
-        self._head, self._len = head, lengths  # self._head0: the constructor's, from the seed
-        self._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
-        self._words[np.arange(self._words.shape[1]) < lengths[:, None]] = words
-        return self
+        msg._head, msg._len = head, lengths  # msg._head0: the constructor's, from the seed
+        msg._words = np.zeros((n, max(16, int(lengths.max(initial=0)))), dtype=np.uint32)
+        msg._words[np.arange(msg._words.shape[1]) < lengths[:, None]] = words
+        return msg
+
+    def reread(self) -> Message:
+        """The strict message a decoder builds from :meth:`to_frame_bytes` (run's and bench's check)."""
+        shape, precs = self.shape, (self.lprec, self.bprec)
+        return Message.from_frame_bytes(self.to_frame_bytes(), shape, *precs, seed=self.seed)
 
     def is_initial_state(self) -> bool:
         """Whether the message is back where an encoder with this seed started.

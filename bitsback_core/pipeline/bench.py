@@ -378,8 +378,8 @@ def _round_trip(
     started = time.perf_counter()
     message = encode_images(loaded, x, layout, progress)
     encode_s = time.perf_counter() - started
-    data = message.to_bytes()
-    received = Message.from_bytes(data, strict=True)
+    data = message.to_frame_bytes()
+    received = message.reread()
     started = time.perf_counter()
     decoded = decode_dataset(
         loaded.coder, received, layout, x.shape[1], progress("decode", x.shape[0])

@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection
 import attrs
 import numpy as np
 
-from bitsback_core.ans.message import Message
 from bitsback_core.compression import decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.models.bounds import ideal_bpd
@@ -171,12 +170,12 @@ def run_compression(
     started = time.perf_counter()
     encode_dataset(coder, x, layout, message, progress("encode", num))
     encode_s = time.perf_counter() - started
-    data = message.to_bytes()
+    data = message.to_frame_bytes()
 
     decode_s: float | None = None
     decode_ok: bool | None = None
     if config.decode_check:
-        received = Message.from_bytes(data, strict=True)
+        received = message.reread()
         started = time.perf_counter()
         decoded = decode_dataset(coder, received, layout, obs_dim, progress("decode", num))
         decode_s = time.perf_counter() - started

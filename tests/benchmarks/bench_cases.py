@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from bitsback_core.ans import Message
 from bitsback_core.compression import ChainLayout
 from bitsback_core.pipeline.bench import CoderSpec, LoadedCoder
 
@@ -45,11 +46,11 @@ CASES: dict[str, Case] = {
 
 @attrs.frozen
 class Prepared:
-    """A case ready to time: the loaded coder, images, layout, ideal rate and encoded bytes."""
+    """A case ready to time: the loaded coder, images, layout, ideal rate and encoded message."""
 
     case: Case
     loaded: LoadedCoder
     x: np.ndarray
     layout: ChainLayout
     ideal_bpd: float
-    encoded: bytes
+    encoded: Message

@@ -56,7 +56,7 @@ def prepared(
             ideal = ideal_bpd(
                 loaded.components.model, bench_images, case.spec.num_particles, bench_config.seed
             )
-            encoded = encode_images(loaded, bench_images, layout).to_bytes()
+            encoded = encode_images(loaded, bench_images, layout)
             cache[name] = Prepared(case, loaded, bench_images, layout, ideal, encoded)
         return cache[name]
 

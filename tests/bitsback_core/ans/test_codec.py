@@ -8,14 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitsback_core.ans.codec import (
-    LaneView,
-    lane_offset,
-    pop_intervals,
-    pop_symbols,
-    push_symbols,
-    swap_symbols,
-)
+from bitsback_core.ans.codec import LaneView, lane_offset
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions import (
     Bernoulli,
@@ -53,14 +46,14 @@ def test_push_then_pop_returns_the_vector_and_the_message(chains, lanes, n, offs
     rng = np.random.default_rng(seed)
     msg = Message((chains, lanes), seed=seed)
     # Some words on the stacks first, so pops never need initial bits.
-    push_symbols(
-        msg, Uniform(7, 8, (chains, 3 * lanes)), rng.integers(0, 7, size=(chains, 3 * lanes))
+    LaneView(msg).push(
+        Uniform(7, 8, (chains, 3 * lanes)), rng.integers(0, 7, size=(chains, 3 * lanes))
     )
     before = msg.copy()
     dist = categorical(rng, chains, n)
     symbols = rng.integers(0, 5, size=(chains, n))
-    push_symbols(msg, dist, symbols, offset=offset)
-    got, start, freq = pop_intervals(msg, dist, offset=offset)
+    LaneView(msg, offset).push(dist, symbols)
+    got, start, freq = LaneView(msg, offset).pop_intervals(dist)
     np.testing.assert_array_equal(got, symbols)
     expected_start, expected_freq = dist.cdf(symbols)
     np.testing.assert_array_equal(start, expected_start)
@@ -71,7 +64,7 @@ def test_push_then_pop_returns_the_vector_and_the_message(chains, lanes, n, offs
 def test_a_vector_fills_rows_of_lanes() -> None:
     """n symbols over K lanes grow each lane by about n / K symbols' worth, not one lane by n."""
     msg = Message((1, 4), seed=1)
-    push_symbols(msg, Uniform(1 << 16, 16, (1, 64)), np.arange(64)[None, :])
+    LaneView(msg).push(Uniform(1 << 16, 16, (1, 64)), np.arange(64)[None, :])
     # 16 bits x 64 symbols = 1,024 bits: 256 per lane, i.e. 8 words (bprec 32) each.
     assert np.all(np.abs(msg._len - 8) <= 1)
 
@@ -83,10 +76,10 @@ def test_inactive_chains_are_left_alone() -> None:
     active = np.array([True, False, True])
     dist = categorical(rng, 3, 10)
     symbols = rng.integers(0, 5, size=(3, 10))
-    push_symbols(msg, dist, symbols, active=active, offset=2)
+    LaneView(msg, 2, active).push(dist, symbols)
     np.testing.assert_array_equal(msg.head[1], before.head[1])
     assert msg._len.reshape(3, 4)[1].sum() == 0
-    popped = pop_symbols(msg, dist, active=active, offset=2)
+    popped = LaneView(msg, 2, active).pop(dist)
     np.testing.assert_array_equal(popped[active], symbols[active])
     assert msg.equals(before)
 
@@ -95,12 +88,12 @@ def test_swap_in_reverse_undoes_the_swap() -> None:
     rng = np.random.default_rng(4)
     chains, lanes, n = 2, 3, 11
     msg = Message((chains, lanes), seed=3)
-    push_symbols(msg, Uniform(5, 8, (chains, 4 * n)), rng.integers(0, 5, size=(chains, 4 * n)))
+    LaneView(msg).push(Uniform(5, 8, (chains, 4 * n)), rng.integers(0, 5, size=(chains, 4 * n)))
     before = msg.copy()
     p, q = categorical(rng, chains, n), categorical(rng, chains, n)
     c = rng.integers(0, 5, size=(chains, n))
-    z = swap_symbols(msg, p, c, q, offset=5)
-    back = swap_symbols(msg, q, z, p, reverse=True, offset=5)
+    z = LaneView(msg, 5).swap(p, c, q)
+    back = LaneView(msg, 5).swap(q, z, p, reverse=True)
     np.testing.assert_array_equal(back, c)
     assert msg.equals(before)
 
@@ -111,20 +104,20 @@ def test_lane_view_uses_the_step_offset() -> None:
     dist = categorical(rng, 2, 13)
     symbols = rng.integers(0, 5, size=(2, 13))
     LaneView.for_step(msg, 3).push(dist, symbols)
-    np.testing.assert_array_equal(pop_symbols(msg, dist, offset=lane_offset(3, 8)), symbols)
+    np.testing.assert_array_equal(LaneView(msg, lane_offset(3, 8)).pop(dist), symbols)
 
 
 def test_shape_mismatches_are_refused() -> None:
     msg = Message((2, 4))
     with pytest.raises(ValueError, match="chains=2"):
-        push_symbols(msg, Uniform(4, 8, (3, 5)), np.zeros((3, 5), dtype=np.int64))
+        LaneView(msg).push(Uniform(4, 8, (3, 5)), np.zeros((3, 5), dtype=np.int64))
     with pytest.raises(ValueError, match="chains=2"):
-        push_symbols(msg, Uniform(4, 8, (2, 5)), np.zeros((2, 6), dtype=np.int64))
+        LaneView(msg).push(Uniform(4, 8, (2, 5)), np.zeros((2, 6), dtype=np.int64))
     with pytest.raises(ValueError, match="chains=2"):
-        pop_symbols(msg, Uniform(4, 8, (5,)))
+        LaneView(msg).pop(Uniform(4, 8, (5,)))
     with pytest.raises(ValueError, match="differ in length"):
-        swap_symbols(
-            msg, Uniform(4, 8, (2, 5)), np.zeros((2, 5), dtype=np.int64), Uniform(4, 8, (2, 6))
+        LaneView(msg).swap(
+            Uniform(4, 8, (2, 5)), np.zeros((2, 5), dtype=np.int64), Uniform(4, 8, (2, 6))
         )
 
 
@@ -189,17 +182,18 @@ def test_compiled_rows_match_the_numpy_rows(precs, chains, lanes, n, offset, see
     for dist in distributions(rng, chains, n):
         if dist.prec > lprec:
             continue
-        got = pop_intervals(fast, dist, active, offset)
-        want = pop_intervals(slow, NumpyOnly(dist), active, offset)
+        got = LaneView(fast, offset, active).pop_intervals(dist)
+        want = LaneView(slow, offset, active).pop_intervals(NumpyOnly(dist))
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
         symbols = np.where(active[:, None], got[0], 0)
         others = [d for d in distributions(rng, chains, n) if d.prec <= lprec]
         other = others[int(rng.integers(len(others)))]
         reverse = bool(rng.random() < 0.5)
-        swapped = swap_symbols(fast, dist, symbols, other, active, reverse, offset)
+        swapped = LaneView(fast, offset, active).swap(dist, symbols, other, reverse=reverse)
         np.testing.assert_array_equal(
-            swapped, swap_symbols(slow, dist, symbols, NumpyOnly(other), active, reverse, offset)
+            swapped,
+            LaneView(slow, offset, active).swap(dist, symbols, NumpyOnly(other), reverse=reverse),
         )
         assert fast.equals(slow)
         np.testing.assert_array_equal(fast._drawn, slow._drawn)
@@ -249,13 +243,13 @@ def test_a_third_party_row_program_gets_its_own_compiled_loop() -> None:
     coin = ThirdPartyCoin(rng.integers(1, 1 << 10, size=(chains, n)), 10)
     fast = Message((chains, lanes), seed=5)
     slow = fast.copy()
-    got = pop_intervals(fast, coin, offset=3)
-    want = pop_intervals(slow, NumpyOnly(coin), offset=3)
+    got = LaneView(fast, 3).pop_intervals(coin)
+    want = LaneView(slow, 3).pop_intervals(NumpyOnly(coin))
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
     assert fast.equals(slow)
     # Pushing the symbols back restores the starting heads; the drawn words stay on the stacks.
-    push_symbols(fast, coin, got[0], offset=3)
+    LaneView(fast, 3).push(coin, got[0])
     np.testing.assert_array_equal(fast.head, Message((chains, lanes), seed=5).head)
     np.testing.assert_array_equal(fast._len, fast._drawn)
     assert fast._drawn.sum() > 0

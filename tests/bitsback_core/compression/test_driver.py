@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.coders import Coder
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
@@ -32,13 +32,13 @@ class PixelCoder(Coder):
         self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
     ) -> None:
         self.calls.append(("encode", step, x.shape, None if active is None else tuple(active)))
-        push_symbols(message, self._dist(message.shape[0]), x, active)
+        LaneView(message, 0, active).push(self._dist(message.shape[0]), x)
 
     def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
         self.calls.append(
             ("decode", step, (message.shape[0], OBS_DIM), None if active is None else tuple(active))
         )
-        return pop_symbols(message, self._dist(message.shape[0]), active)
+        return LaneView(message, 0, active).pop(self._dist(message.shape[0]))
 
 
 def _data(num: int) -> np.ndarray:
@@ -57,13 +57,13 @@ def test_round_trip_through_bytes(num: int, chains: int, lanes: int) -> None:
     assert encode_dataset(coder, data, layout, message, advanced.append) is message
     assert sum(advanced) == num and len(advanced) == layout.num_steps
 
-    received = Message.from_bytes(message.to_bytes(), strict=True)
+    received = message.reread()
     advanced.clear()
     decoded = decode_dataset(coder, received, layout, OBS_DIM, advanced.append)
     np.testing.assert_array_equal(decoded, data)
     assert decoded.dtype == np.uint8
     assert sum(advanced) == num
-    assert received.net_bits == 0  # everything popped back off
+    assert received.is_initial_state()  # everything popped back off
 
 
 def test_decoder_sees_the_encoders_batches_in_reverse() -> None:
@@ -139,5 +139,5 @@ def test_real_coder_on_paper_model() -> None:
     layout = ChainLayout(5, 2, 4)
     message = Message((2, 4), seed=1)
     encode_dataset(coder, x, layout, message)
-    decoded = decode_dataset(coder, Message.from_bytes(message.to_bytes()), layout, 784)
+    decoded = decode_dataset(coder, message.reread(), layout, 784)
     np.testing.assert_array_equal(decoded, x)

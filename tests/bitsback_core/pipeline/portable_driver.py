@@ -74,11 +74,12 @@ def main(argv: list[str]) -> None:
         if mode == "encode":
             message = Message(LAYOUT, seed=7)
             encode_dataset(coder, x, layout, message)
-            (folder / f"{stem}.bin").write_bytes(message.to_bytes())
+            (folder / f"{stem}.bin").write_bytes(message.to_frame_bytes())
             continue
-        message = Message.from_bytes((folder / f"{stem}.bin").read_bytes(), strict=True)
+        data = (folder / f"{stem}.bin").read_bytes()
+        message = Message.from_frame_bytes(data, LAYOUT, 32, 32, seed=7)
         decoded = decode_dataset(coder, message, layout, x.shape[1])
-        if message.net_bits != 0:
+        if not message.is_initial_state():
             raise SystemExit(f"{stem}: decoding did not return the message to its initial state")
         np.save(Path(argv[2]) / f"{stem}.npy", decoded)
 

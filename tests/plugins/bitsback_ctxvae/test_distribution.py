@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsback_core.ans.codec import pop_symbols, push_symbols
+from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.portable.formats import LOGIT_BITS
@@ -45,12 +45,12 @@ def test_push_then_pop_in_raster_order_recovers_the_images() -> None:
     d = _dist(4)
     x = _images(4)
     message = Message((4, 1), lprec=32, bprec=32, seed=7)
-    before = message.to_bytes()
-    push_symbols(message, d, x)
-    assert message.to_bytes() != before
-    popped = pop_symbols(message, _dist(4))
+    before = message.to_frame_bytes()
+    LaneView(message).push(d, x)
+    assert message.to_frame_bytes() != before
+    popped = LaneView(message).pop(_dist(4))
     np.testing.assert_array_equal(popped, x)
-    assert message.to_bytes() == before
+    assert message.to_frame_bytes() == before
 
 
 @pytest.mark.parametrize(("chains", "lanes"), [(2, 4), (3, 7), (1, 784)])
@@ -58,10 +58,10 @@ def test_several_lanes_per_chain_decode_too(chains: int, lanes: int) -> None:
     """The codec pops a chain's elements in increasing order whatever the lanes."""
     x = _images(chains)
     message = Message((chains, lanes), lprec=32, bprec=32, seed=3)
-    before = message.to_bytes()
-    push_symbols(message, _dist(chains), x)
-    np.testing.assert_array_equal(pop_symbols(message, _dist(chains)), x)
-    assert message.to_bytes() == before
+    before = message.to_frame_bytes()
+    LaneView(message).push(_dist(chains), x)
+    np.testing.assert_array_equal(LaneView(message).pop(_dist(chains)), x)
+    assert message.to_frame_bytes() == before
 
 
 def test_a_pop_out_of_raster_order_is_refused() -> None:
