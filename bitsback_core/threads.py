@@ -23,7 +23,14 @@ import os
 import sys
 from collections.abc import MutableMapping
 
-__all__ = ["SPIN_COUNT", "bound_openmp_spin"]
+__all__ = [
+    "MAX_CHAIN_GROUPS",
+    "MIN_GROUP_CHAINS",
+    "SPIN_COUNT",
+    "available_cpus",
+    "bound_openmp_spin",
+    "chain_groups",
+]
 
 #: Spin iterations before a waiting OpenMP thread sleeps (libgomp's default is 300,000
 #: with OMP_WAIT_POLICY unset, and effectively unbounded with ACTIVE).
@@ -44,3 +51,29 @@ def bound_openmp_spin(
         return False
     env["GOMP_SPINCOUNT"] = SPIN_COUNT
     return True
+
+
+#: Most chain groups coded on threads at once (``compression.driver``). Measured on 2 cores
+#: only: BB-IS(50) in two groups of 10 chains ran 1.34-1.39x one group of 20
+#: (docs/performance.md, "Chain groups on threads"); more groups were not measured.
+MAX_CHAIN_GROUPS = 2
+#: Fewest chains in a group: a smaller batch loses more to per-call overhead than a thread gains.
+MIN_GROUP_CHAINS = 4
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS tells, else the count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def chain_groups(chains: int, device: str = "cpu", cpus: int | None = None) -> int:
+    """Chain groups for the driver to code on threads: one per CPU, at most
+    :data:`MAX_CHAIN_GROUPS`, each of at least :data:`MIN_GROUP_CHAINS` chains; one on a GPU
+    (its batches gain from being large). Bytes never depend on it."""
+    if device != "cpu":
+        return 1
+    cpus = available_cpus() if cpus is None else cpus
+    return max(1, min(MAX_CHAIN_GROUPS, cpus, chains // MIN_GROUP_CHAINS))

@@ -48,6 +48,7 @@ class Lanes(NamedTuple):
     bprec: int
     seed: np.uint64
     strict: bool
+    base: np.uint64  # flat index of lane 0 in the whole message (keys the initial words)
 
 
 class Rows(NamedTuple):
@@ -72,7 +73,7 @@ class Rows(NamedTuple):
     out: np.ndarray  # int64 (3, chains, n): the popped symbols, starts and freqs
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def mix64(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """splitmix64's output function: a bijection of uint64 (a scalar or an array)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -80,13 +81,13 @@ def mix64(x):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return x ^ (x >> np.uint64(31))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def initial_word(seed, lane, index):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Initial word ``index`` of flat lane ``lane`` under ``seed`` (uint64 scalars or arrays)."""
     return mix64((mix64((mix64(seed + _GOLDEN) ^ lane) + _GOLDEN) ^ index) + _GOLDEN)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def valid(start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Whether ``[start, start + freq)`` is a codable interval of ``2**prec``."""
     return freq >= 1 and start >= 0 and start + freq <= np.int64(1) << prec
@@ -98,7 +99,7 @@ def valid(start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cove
 # the per-element helpers would cost reference counting per symbol.
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def encode(m, head, words, length, k, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Push ``[start, start + freq)`` of ``2**prec`` (valid) on lane ``k``, spilling words."""
     f, h, bprec = np.uint64(freq), head[k], np.uint64(m.bprec)
@@ -109,7 +110,7 @@ def encode(m, head, words, length, k, start, freq, prec):  # type: ignore[no-unt
     head[k] = ((h // f) << np.uint64(prec)) + h % f + np.uint64(start)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def decode(m, head, words, length, drawn, k, start, freq, prec):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Pop ``[start, start + freq)`` of ``2**prec`` from lane ``k`` and refill it; a status."""
     cf = np.int64(head[k] & np.uint64((1 << prec) - 1))
@@ -123,7 +124,7 @@ def decode(m, head, words, length, drawn, k, start, freq, prec):  # type: ignore
         elif m.strict:
             return -3
         else:
-            word = initial_word(m.seed, np.uint64(k), np.uint64(drawn[k]))
+            word = initial_word(m.seed, np.uint64(k) + m.base, np.uint64(drawn[k]))
             word &= np.uint64((1 << bprec) - 1)
             drawn[k] += 1
         h = (h << np.uint64(bprec)) | word
@@ -131,7 +132,7 @@ def decode(m, head, words, length, drawn, k, start, freq, prec):  # type: ignore
     return 0
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def code_lanes(m, start, freq, mask, prec, pop):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Push (or, if ``pop``, commit) one interval per lane where ``mask`` (empty: everywhere).
 
@@ -156,7 +157,7 @@ def code_lanes(m, start, freq, mask, prec, pop):  # type: ignore[no-untyped-def]
     return 0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _chain(m, job, c, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Every element of chain ``c`` in ``job``'s row order: push it, pop one; a status."""
     head = m[0]
@@ -192,7 +193,7 @@ def _chain(m, job, c, ppf, params):  # type: ignore[no-untyped-def]  # pragma: n
     return 0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _chains(m, job, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Every chain on numba's threads (chains are independent streams); the worst status."""
     status = np.zeros(job[1].shape[0], dtype=np.int64)
@@ -201,12 +202,12 @@ def _chains(m, job, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no 
     return status.min()
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _push_only(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return np.int64(0), np.int64(0), np.int64(1)  # never called: a push-only job pops nothing
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _push(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return _chains(m, job, _push_only, params)
 
@@ -221,7 +222,7 @@ run_rows = _chains
 def register_rows_kernel(ppf: Any, kernel: Any) -> None:
     """Pop with ``kernel`` for the row program ``ppf``; each distribution registers its own.
 
-    ``kernel(m, job, params)`` is ``numba.njit(cache=True, parallel=True)`` at its module's
+    ``kernel(m, job, params)`` is ``numba.njit(nogil=True, cache=True, parallel=True)`` at its module's
     top level and returns ``run_rows(m, job, ppf, params)`` (``ppf`` named as a global).
     Why one such kernel per program rather than one kernel taking the program as an
     argument: a jitted function argument (or one a closure holds) is typed by its identity,
@@ -239,5 +240,5 @@ def rows_kernel(ppf: Any) -> Any:
         def kernel(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             return _chains(m, job, ppf, params)
 
-        _KERNELS[ppf] = numba.njit(parallel=True)(kernel)
+        _KERNELS[ppf] = numba.njit(nogil=True, parallel=True)(kernel)
     return _KERNELS[ppf]

@@ -106,6 +106,7 @@ class Message:
         self._words = np.zeros((n, 16), dtype=np.uint32)
         self._len = np.zeros(n, dtype=np.int64)
         self._drawn = np.zeros(n, dtype=np.int64)
+        self._base = 0  # flat index of lane 0 in the message this one is a chain group of
 
     # ------------------------------------------------------------------ state
     @property
@@ -124,11 +125,39 @@ class Message:
             setattr(other, name, getattr(self, name).copy())
         return other
 
+    def chains(self, lo: int, hi: int) -> Message:
+        """Chains ``lo .. hi - 1`` as a message of their own (a copy), to code on another thread.
+
+        Its lanes draw the initial words of their place in this message, so coding it and
+        then :meth:`put_chains` changes exactly the bits that coding those chains here would.
+        """
+        if not 0 <= lo < hi <= self.shape[0]:
+            raise ValueError(f"chains {lo}..{hi - 1} out of range for {self.shape[0]} chains")
+        rows, part = slice(lo * self.shape[1], hi * self.shape[1]), copy.copy(self)
+        part.shape, part._base = (hi - lo, self.shape[1]), self._base + rows.start
+        for name in ("_head", "_head0", "_words", "_len", "_drawn"):
+            setattr(part, name, getattr(self, name)[rows].copy())
+        return part
+
+    def put_chains(self, lo: int, part: Message) -> None:
+        """Write back a group :meth:`chains` returned (and a coder changed), from chain ``lo``."""
+        rows = slice(lo * self.shape[1], lo * self.shape[1] + part.num_lanes)
+        if part._base != self._base + rows.start or rows.stop > self.num_lanes:
+            raise ValueError(f"not chains {lo}.. of this message")
+        self._head[rows], self._len[rows], self._drawn[rows] = part._head, part._len, part._drawn
+        if part._words.shape[1] > self._words.shape[1]:
+            grown = np.zeros((self.num_lanes, part._words.shape[1]), np.uint32)
+            grown[:, : self._words.shape[1]] = self._words
+            self._words = grown
+        self._words[rows] = 0
+        self._words[rows, : part._words.shape[1]] = part._words
+
     def _lanes(self) -> Lanes:
         """The arrays the kernels change in place (:class:`~._kernels.Lanes`)."""
         seed = np.uint64(self.seed)
         head, words, length, drawn = self._head, self._words, self._len, self._drawn
-        return Lanes(head, words, length, drawn, self.lprec, self.bprec, seed, self.strict)
+        base = np.uint64(self._base)
+        return Lanes(head, words, length, drawn, self.lprec, self.bprec, seed, self.strict, base)
 
     def _lane_values(self, a: np.ndarray | int) -> np.ndarray:
         """``a`` broadcast to the message shape, as a flat contiguous int64 array."""
@@ -308,7 +337,8 @@ class Message:
             return False
         lane, slot = np.nonzero(np.arange(self._words.shape[1]) < self._len[:, None])
         index = self._len[lane] - 1 - slot  # initial-word index of each slot (word 0 on top)
-        expected = initial_word(self.seed, lane, index) & np.uint64((1 << self.bprec) - 1)
+        expected = initial_word(self.seed, lane + self._base, index)
+        expected &= np.uint64((1 << self.bprec) - 1)
         return bool(np.array_equal(self._words[lane, slot], expected))
 
     def equals(self, other: Message) -> bool:

@@ -41,6 +41,10 @@ class Coder(ABC):
 
     PLUGIN_NAME: ClassVar[str]
     ALIASES: ClassVar[tuple[str, ...]] = ()
+    #: Whether everything this coder computes for a chain depends only on that chain's
+    #: images and lanes (no generator or reduction spans the batch). False unless a coder
+    #: says so; see :attr:`chains_independent`.
+    PER_CHAIN: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -62,6 +66,16 @@ class Coder(ABC):
         self.prop_mprec = prop_mprec
         self.cond_mprec = cond_mprec
         self.seed = seed
+
+    @property
+    def chains_independent(self) -> bool:
+        """Whether groups of chains may be coded apart (on threads) and give the same bytes.
+
+        Needs a per-chain coder and proposal, and portable arithmetic: float results may
+        depend on the batch's size, integer ones may not (``docs/design.md``, "Portability").
+        """
+        portable = getattr(self.model, "arithmetic", "float") == "portable"
+        return self.PER_CHAIN and self.proposal.PER_ROW and portable
 
     @abstractmethod
     def encode(

@@ -49,7 +49,7 @@ ERR_TRUNCATED = -1
 ERR_CORRUPT = -2
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _clamp(p):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """A 16-bit probability kept inside ``[1, 2^16 - 1]``, so both symbols stay codable."""
     if p < 1:
@@ -59,12 +59,12 @@ def _clamp(p):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return p
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _p0(c0, c1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return _clamp(((c0 * 16 + ALPHA) << PROB_BITS) // ((c0 + c1) * 16 + 2 * ALPHA))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _count(c0, c1, bit, limit):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The counts ``c0``, ``c1`` after counting ``bit``; past ``limit`` in total both are
     halved (rounding up), so the model follows a drifting source."""
@@ -77,7 +77,7 @@ def _count(c0, c1, bit, limit):  # type: ignore[no-untyped-def]  # pragma: no co
     return c0, c1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Shift the top byte of ``low`` out: settle the cached byte (and any run of 0xFF) once
     a carry can no longer reach it. Returns the new ``(low, cache, cache_size, pos)``; a
@@ -101,14 +101,14 @@ def _shift_low(low, cache, cache_size, pos, out):  # type: ignore[no-untyped-def
     return low, cache, cache_size, pos
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _encoder_start():  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """A fresh encoder: ``(low, range, cache, cache_size, pos)``; ``pos`` starts at -1 so
     that the first byte (always 0) is dropped."""
     return 0, MASK32, 0, 1, -1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _encode_bit(coder, bit, p0, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The encoder ``coder`` after coding ``bit`` (P(0) = ``p0 / 2^16``) into ``out`` and
     renormalizing; it stops at the first byte that does not fit (:func:`_encoder_full`)."""
@@ -127,13 +127,13 @@ def _encode_bit(coder, bit, p0, out):  # type: ignore[no-untyped-def]  # pragma:
     return low, rng, cache, cache_size, pos
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _encoder_full(coder, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Whether ``coder`` ran past the end of ``out``."""
     return coder[4] > out.shape[0]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _encoder_finish(coder, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Flush ``coder``'s last bytes into ``out``: the bytes written, or -1 if ``out`` is too
     small."""
@@ -145,7 +145,7 @@ def _encoder_finish(coder, out):  # type: ignore[no-untyped-def]  # pragma: no c
     return pos
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _decoder_start(data):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """A decoder over ``data``: ``(code, range, pos)`` after its first four bytes, ``pos``
     ``ERR_TRUNCATED`` if there are fewer."""
@@ -157,7 +157,7 @@ def _decoder_start(data):  # type: ignore[no-untyped-def]  # pragma: no cover - 
     return code, MASK32, 4
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _decode_bit(code, rng, pos, p0, data):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Decode a bit (P(0) = ``p0 / 2^16``) and renormalize: ``(bit, code, range, pos)``,
     ``pos`` ``ERR_TRUNCATED`` if ``data`` ran out."""
@@ -178,7 +178,7 @@ def _decode_bit(code, rng, pos, p0, data):  # type: ignore[no-untyped-def]  # pr
     return bit, code, rng, pos
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _decoder_finish(code, rng, pos):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The bytes read, or ``ERR_CORRUPT`` if the code value left the interval."""
     if code >= rng:
@@ -191,7 +191,7 @@ CONTEXT_TOP = 2
 CONTEXT_LEFT = 3
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _context_row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Codec 2's row registers at the padding column before the page's first column."""
     r2 = 0
@@ -203,7 +203,7 @@ def _context_row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no co
     return r2, r1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _context_slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Move codec 2's row registers to column ``x``; returns them and its 14-bit context.
 
@@ -217,7 +217,7 @@ def _context_slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pr
     return r2, r1, r0, r2 | ((r1 & 31) << 5) | (r0 << 10) | ((r1 >> 5) << 13)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def encode_images(images, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Code ``images`` (``(n, h, w)`` uint8 of 0/1) into ``out``; the bytes written, or -1.
 
@@ -248,7 +248,7 @@ def encode_images(images, out):  # type: ignore[no-untyped-def]  # pragma: no co
     return _encoder_finish(coder, out)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def decode_images(data, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Decode ``data`` into ``out`` (``(n, h, w)`` uint8); the bytes read, or an ``ERR_*`` code."""
     n, h, w = out.shape
@@ -285,7 +285,7 @@ LARGE_LIMIT = 1000
 PRIOR_COUNTS = 32
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _p0_backoff(c0, c1, s0, s1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """P(0) in 16 bits: the large context's counts plus ``PRIOR_COUNTS`` pseudo-counts
     spread as the small context's estimate ``ps``."""
@@ -298,7 +298,7 @@ BACKOFF_TOP = 2
 BACKOFF_LEFT = 3
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The row registers of codec 3's large context just before the page's first column:
     ``r2``, ``r1`` as if at the padding column before it, ``r0`` (its left pixels) 0."""
@@ -310,7 +310,7 @@ def _row_start(pad, y):  # type: ignore[no-untyped-def]  # pragma: no cover - co
     return r2, r1 & 0x3F
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Move codec 3's row registers to column ``x``; returns them and the 16-bit context.
 
@@ -324,7 +324,7 @@ def _slide(pad, y, x, r2, r1, r0):  # type: ignore[no-untyped-def]  # pragma: no
     return r2, r1, r0, r2 | (r1 << 7) | (r0 << 13)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _backoff_start(pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The page size inside ``pad`` and codec 3's zeroed counts: zeros and ones per large
     (16-bit) context, then per small context."""
@@ -339,7 +339,7 @@ def _backoff_start(pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Code the page inside ``pad`` (``BACKOFF_TOP`` zero rows above it, ``BACKOFF_LEFT``
     zero columns each side) into ``out``, raster order; the bytes written, or -1 if ``out``
@@ -366,7 +366,7 @@ def encode_page_backoff(pad, small_of, out):  # type: ignore[no-untyped-def]  # 
     return _encoder_finish(coder, out)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def decode_page_backoff(data, pad, small_of):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Decode ``data`` into the zeroed ``pad`` (as :func:`encode_page_backoff` lays it out);
     the bytes read, or an ``ERR_*`` code."""

@@ -79,7 +79,7 @@ _NDTRI = _special(
 )
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _start(i, m, s, edges, total, spare, full, ndtr):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """``start(i)`` of one element: ``floor(ndtr(grid((e_i - m) / s)) * total)`` (or the full-support form)."""
     t = (edges[i] - m) / s
@@ -90,7 +90,7 @@ def _start(i, m, s, edges, total, spare, full, ndtr):  # type: ignore[no-untyped
     return np.int64(math.floor(mass_below * total))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _bucket_of(z, edges, lookup, lo, scale):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The bucket ``i`` with ``e_i <= z < e_{i+1}``: a table lookup, then a short walk up."""
     n = edges.shape[0] - 1
@@ -106,7 +106,7 @@ def _bucket_of(z, edges, lookup, lo, scale):  # type: ignore[no-untyped-def]  # 
     return i
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _search(m, s, c, tables):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """``(bucket, start, freq)`` holding cumulative frequency ``c`` for N(m, s); ``tables``: :func:`search_tables`."""
     edges, lookup, lookup_lo, lookup_scale, quantiles, total, spare, full, ndtr, ndtri = tables
@@ -148,7 +148,7 @@ def _search(m, s, c, tables):  # type: ignore[no-untyped-def]  # pragma: no cove
     return i, here, after - here
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, parallel=True, cache=True)
 def _ppf_interval(mean, std, cf, tables):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = cf.shape[0]
     sym = np.empty(size, dtype=np.int64)
@@ -159,7 +159,7 @@ def _ppf_interval(mean, std, cf, tables):  # type: ignore[no-untyped-def]  # pra
     return sym, start, freq
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Row program of a ``(chains, n)`` DiscretizedGaussian; params ``(mean, std, *tables)``.
 
@@ -168,7 +168,7 @@ def gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragm
     return _search(params[0][c, j], params[1][c, j], cf, params[2:])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return run_rows(m, job, gaussian_row_ppf, params)
 
@@ -176,7 +176,7 @@ def _pop_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no
 register_rows_kernel(gaussian_row_ppf, _pop_gaussian)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, parallel=True, cache=True)
 def _cdf(mean, std, idx, edges, prec, full, ndtr):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = idx.shape[0]
     n = edges.shape[0] - 1

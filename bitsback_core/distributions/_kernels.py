@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["counts_from_logits"]
 
 
-@numba.njit(cache=True, fastmath=False, inline="always")
+@numba.njit(nogil=True, cache=True, fastmath=False, inline="always")
 def _count(logit: float, total: float) -> np.int64:  # pragma: no cover - compiled
     """The one rule for a coin's count of ones: clip(rint(sigmoid(logit) * total), 1, total - 1)."""
     p = 1.0 / (1.0 + math.exp(-logit))
@@ -49,7 +49,7 @@ _LOGIT_CLAMP = 40.0
 _MARGIN = 1e-12
 
 
-@numba.njit(cache=True, fastmath=False, error_model="numpy")
+@numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def _fast_exp_neg(
     logits: np.ndarray, ep: np.ndarray, nb: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -80,7 +80,7 @@ def _fast_exp_neg(
         nb[c] = (np.int64(n) + 1023) << 52
 
 
-@numba.njit(cache=True, fastmath=False, error_model="numpy")
+@numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 def _fast_counts(
     logits: np.ndarray, total: float, out: np.ndarray, ep: np.ndarray, nb: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -98,7 +98,7 @@ def _fast_counts(
             out[c] = _count(np.float64(logits[c]), total)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
+@numba.njit(nogil=True, parallel=True, cache=True, fastmath=False)
 def _counts_from_logits(
     logits: np.ndarray, total: float, chunks: int
 ) -> np.ndarray:  # pragma: no cover - compiled

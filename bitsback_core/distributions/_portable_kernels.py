@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _search(m, inv_s, edges, n, prec, full, cf, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Largest bucket ``i`` with ``start(i) <= cf``, with its start and freq (bisection)."""
     lo, hi = np.int64(0), np.int64(n - 1)
@@ -50,7 +50,7 @@ def _search(m, inv_s, edges, n, prec, full, cf, nd, nd_lo, nd_last):  # type: ig
     return lo, s_lo, s_hi - s_lo  # invariant: s_hi == start(hi + 1), and lo == hi here
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _cdf(m, inv_s, idx, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = m.shape[0]
     start = np.empty(size, dtype=np.int64)
@@ -64,7 +64,7 @@ def _cdf(m, inv_s, idx, edges, n, prec, full, nd, nd_lo, nd_last):  # type: igno
     return start, freq
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _ppf_interval(m, inv_s, cf, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = m.shape[0]
     sym = np.empty(size, dtype=np.int64)
@@ -87,7 +87,7 @@ def fixed_gaussian_ppf_interval(m, inv_s, cf, edges, n, prec, full, ndtr):  # ty
     return _ppf_interval(m, inv_s, cf, edges, np.int64(n), np.int64(prec), bool(full), *ndtr)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _table_search(starts, u, n, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """:func:`_search` in row ``u`` of a start table (``starts[u, i] == start(i)``, ``i <= n``).
 
@@ -105,7 +105,7 @@ def _table_search(starts, u, n, cf):  # type: ignore[no-untyped-def]  # pragma: 
     return lo, s, starts[u, lo + 1] - s
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _start_table(m, inv_s, edges, n, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = m.shape[0]
     out = np.empty((size, n + 1), dtype=np.int64)
@@ -120,7 +120,7 @@ def fixed_gaussian_start_table(m, inv_s, edges, n, prec, full, ndtr):  # type: i
     return _start_table(m, inv_s, edges, np.int64(n), np.int64(prec), bool(full), *ndtr)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _table_ppf(starts, width, cf, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     rows, cols = cf.shape
     sym = np.empty((rows, cols), dtype=np.int64)
@@ -141,7 +141,7 @@ def fixed_gaussian_table_ppf(starts, width, cf, n):  # type: ignore[no-untyped-d
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def fixed_gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Row program; params ``(mean, inv_std, edges, n, prec, full, ndtr values, lo, last,
     starts, width)``: with a start table (``starts.shape[0] > 0``), element ``(c, j)`` reads
@@ -152,7 +152,7 @@ def fixed_gaussian_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  #
     return _search(m[c, j], inv_s[c, j], edges, n, prec, full, cf, nd, nd_lo, nd_last)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _clamp(mean, log_std, mean_limit, ls_lo, ls_hi, ex, ex_lo, ex_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     size = mean.shape[0]
     m = np.empty(size, dtype=np.int64)
@@ -172,7 +172,7 @@ def clamp_and_invert(mean, log_std, mean_limit, log_std_range, exp):  # type: ig
     )  # fmt: skip
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _fixed_logit(values, r, c, shift):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Element ``(r, c)`` as a fixed-point logit: int64 logits as they are (``shift`` 0), or a
     float (64 or 32) accumulator of exact integers rescaled by ``shift`` bits (round half up), the
@@ -183,7 +183,7 @@ def _fixed_logit(values, r, c, shift):  # type: ignore[no-untyped-def]  # pragma
     return v
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _counts(values, shift, prec, logit_bits, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     rows, cols = values.shape
     out = np.empty((rows, cols), dtype=np.int64)
@@ -212,7 +212,7 @@ def fixed_counts(
     )
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _sum_log2(
     values, counted, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last
 ):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
@@ -239,14 +239,14 @@ def _sum_log2(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _sum_log2_logits(values, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return _sum_log2(
         values, False, shift, symbols, repeat, prec, logit_bits, log2, sig, sig_lo, sig_last
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _sum_log2_counts(counts, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     zero = np.int64(0)
     return _sum_log2(counts, True, zero, symbols, repeat, prec, zero, log2, log2, zero, zero)

@@ -18,7 +18,7 @@ from bitsback_core.ans import register_rows_kernel, run_rows
 __all__ = ["bernoulli_row_ppf", "categorical_row_ppf", "uniform_row_ppf"]
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def bernoulli_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Symbol 0 owns ``[0, total - c1)``, symbol 1 the rest; params ``(count_one, total)``."""
     count_one, total = params
@@ -28,7 +28,7 @@ def bernoulli_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # prag
     return np.int64(1), zero, count_one[c, j]
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def uniform_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The first ``r`` symbols are ``q + 1`` wide, the rest ``q``; params ``(q, r)``."""
     q, r = params
@@ -40,7 +40,7 @@ def uniform_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma
     return s, s * q + r, q
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def categorical_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Largest ``k < n`` with ``starts[c, j, k] <= cf`` (binary search); params ``(starts,)``."""
     starts = params[0]
@@ -54,17 +54,17 @@ def categorical_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pr
     return np.int64(lo), starts[c, j, lo], starts[c, j, lo + 1] - starts[c, j, lo]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_bernoulli(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return run_rows(m, job, bernoulli_row_ppf, params)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_uniform(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return run_rows(m, job, uniform_row_ppf, params)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_categorical(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return run_rows(m, job, categorical_row_ppf, params)
 

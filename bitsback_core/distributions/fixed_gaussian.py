@@ -51,7 +51,7 @@ _TABLE_MAX = 1 << 22
 _NO_TABLE = np.zeros((0, 1), dtype=np.int64)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_fixed_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The codec's row loop over the portable bucket search, cached on disk."""
     return run_rows(m, job, fixed_gaussian_row_ppf, params)

@@ -50,6 +50,7 @@ from bitsback_core.pipeline.layout import new_message
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
 from bitsback_core.session import CodingSession
+from bitsback_core.threads import chain_groups
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -186,8 +187,8 @@ def encode_images(
     progress: ProgressFactory = no_progress,
 ) -> Message:
     """Encode ``x`` onto a fresh message in ``layout`` and return the message."""
-    message = loaded.message(layout)
-    return encode_dataset(loaded.coder, x, layout, message, progress("encode", x.shape[0]))
+    message, groups = loaded.message(layout), chain_groups(layout.chains, loaded.device)
+    return encode_dataset(loaded.coder, x, layout, message, progress("encode", x.shape[0]), groups)
 
 
 # --------------------------------------------------------------------------- memory
@@ -382,8 +383,9 @@ def _round_trip(
     received = message.reread()
     started = time.perf_counter()
     decoded = decode_dataset(
-        loaded.coder, received, layout, x.shape[1], progress("decode", x.shape[0])
-    )
+        loaded.coder, received, layout, x.shape[1], progress("decode", x.shape[0]),
+        chain_groups(layout.chains, loaded.device),
+    )  # fmt: skip
     decode_s = time.perf_counter() - started
     return message, data, decoded, encode_s, decode_s
 

@@ -72,6 +72,7 @@ from bitsback_core.pipeline.frames import default_jobs, map_in_order, select_fra
 from bitsback_core.pipeline.progress import Advance, ProgressFactory, no_progress
 from bitsback_core.registry import Registry, load_registry
 from bitsback_core.session import CodingSession
+from bitsback_core.threads import chain_groups
 
 __all__ = [
     "FALLBACK_MODES",
@@ -268,9 +269,11 @@ def _code_frame(
     fallback: str,
     advance: Advance,
     fallback_codecs: Sequence[int] | None = None,
+    device: str | None = None,
 ) -> _Frame:
     """Frame ``index`` of ``rows`` (``(n, obs_dim)`` uint8): its bits-back message, or with
     ``fallback="auto"`` the best classical code of its images when that is strictly shorter.
+    ``device``: code chain groups on threads for it (:func:`chain_groups`; None: none).
 
     The classical codecs see the images in the header's image shape, the shape the decoder
     hands them back in (a flat 784 is coded as a 28 x 28 page either way).
@@ -279,7 +282,8 @@ def _code_frame(
     message = Message(
         (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
     )
-    encode_dataset(coder, rows, layout, message, advance)
+    groups = 1 if device is None else chain_groups(layout.chains, device)
+    encode_dataset(coder, rows, layout, message, advance, groups)
     frame = _Frame(CODEC_BITS_BACK, message.to_frame_bytes(), message.net_bits, message.total_bits)
     if fallback == "auto":
         images = rows.reshape(rows.shape[0], *header.image_shape)
@@ -313,6 +317,9 @@ class _FrameEncoder:
         self.header, self.checkpoint, self.gpu, self.name = header, checkpoint, gpu, name
         self.fallback, self.fallback_codecs = fallback, fallback_codecs
         self.coder, self.advance = coder, advance
+        #: The calling process's device when it codes alone: its frames then code chain
+        #: groups on threads (never in workers, which are the parallelism already).
+        self.chain_device: str | None = None
 
     def __call__(self, task: tuple[int, np.ndarray]) -> _Frame:
         index, rows = task
@@ -322,8 +329,9 @@ class _FrameEncoder:
             self.coder = session.coder
         advance = self.advance or (lambda _: None)
         return _code_frame(
-            self.coder, self.header, index, rows, self.fallback, advance, self.fallback_codecs
-        )
+            self.coder, self.header, index, rows, self.fallback, advance, self.fallback_codecs,
+            self.chain_device,
+        )  # fmt: skip
 
 
 class _FrameRows(Sequence[tuple[int, np.ndarray]]):
@@ -442,6 +450,7 @@ def compress_to_file(
     local = _FrameEncoder(
         header, checkpoint, config.gpu, str(output), fallback, fallback_codecs, session.coder
     )
+    local.chain_device = session.device if workers == 1 else None
     head = header.to_bytes()
     verify_s: float | None = None
     # The file is created before coding, so an unwritable folder is reported before any work.
@@ -714,6 +723,8 @@ class _FrameDecoder:
         self.header, self.checkpoint, self.gpu, self.name = header, checkpoint, gpu, name
         self.registry, self.advance = registry, advance
         self._session: CodingSession | None = None
+        #: Whether to decode chain groups on threads (set where this process decodes alone).
+        self.chain_threads = False
 
     def load(self) -> CodingSession:
         """The decoder session, built (and its model checked) on first use."""
@@ -733,8 +744,9 @@ class _FrameDecoder:
             return images
         session = self.load()
         obs_dim = session.components.model.obs_dim
+        device = session.device if self.chain_threads else None
         return _decode_frame(
-            session.coder, self.header, index, payload, obs_dim, self.advance, self.name
+            session.coder, self.header, index, payload, obs_dim, self.advance, self.name, device
         )
 
 
@@ -757,8 +769,12 @@ def _decode_frame(
     obs_dim: int,
     advance: Advance | None,
     name: str,
+    device: str | None = None,
 ) -> np.ndarray:
-    """Decode bits-back frame ``index`` on its own; any inconsistency is a ContainerError naming the frame."""
+    """Decode bits-back frame ``index`` on its own; any inconsistency is a ContainerError naming the frame.
+
+    ``device`` as for :func:`_code_frame`.
+    """
     where = f"{name}, frame {index}"
     layout = header.frame_layout(index)
     shape = (layout.chains, layout.lanes)
@@ -766,7 +782,8 @@ def _decode_frame(
         message = Message.from_frame_bytes(
             frame, shape, header.lprec, header.bprec, header.frame_seed(index)
         )
-        x = decode_dataset(coder, message, layout, obs_dim, advance)
+        groups = 1 if device is None else chain_groups(layout.chains, device)
+        x = decode_dataset(coder, message, layout, obs_dim, advance, groups)
     except (MessageFormatError, EmptyStackError) as exc:
         raise ContainerError(f"{where}: {exc}") from None
     except (ValueError, AssertionError) as exc:
@@ -821,6 +838,7 @@ def iter_decoded_frames(
         advance(n)
 
     local = _FrameDecoder(header, checkpoint, gpu, name, registry, count)
+    local.chain_threads = workers == 1
     if any(container.codecs[i] == CODEC_BITS_BACK for i in selected):
         local.load()
     advance = progress("decode", total)

@@ -20,7 +20,6 @@ calling process, which stops the workers and reports one line.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from bitsback_core.errors import BitsbackError, ConfigError
+from bitsback_core.threads import available_cpus
 
 __all__ = [
     "IMAGES_PER_JOB",
@@ -51,14 +51,6 @@ class FrameRangeError(BitsbackError, ValueError):
 
 class WorkerError(BitsbackError, RuntimeError):
     """A worker process died (killed, out of memory) before returning its frame."""
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the OS tells, else the count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 #: Selected images per process the default ``jobs`` asks for. Starting a worker costs

@@ -27,6 +27,7 @@ from bitsback_core.pipeline.data import load_images, open_dataset
 from bitsback_core.pipeline.layout import AUTO_LANES, choose_layout
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
+from bitsback_core.threads import chain_groups
 
 # ``choose_layout``, ``ideal_bpd`` and ``AUTO_LANES`` live below the session now
 # (pipeline/layout.py, models/bounds.py); they stay importable from here for older callers.
@@ -168,7 +169,8 @@ def run_compression(
     message = session.message(layout)
 
     started = time.perf_counter()
-    encode_dataset(coder, x, layout, message, progress("encode", num))
+    groups = chain_groups(layout.chains, session.device)
+    encode_dataset(coder, x, layout, message, progress("encode", num), groups)
     encode_s = time.perf_counter() - started
     data = message.to_frame_bytes()
 
@@ -177,7 +179,7 @@ def run_compression(
     if config.decode_check:
         received = message.reread()
         started = time.perf_counter()
-        decoded = decode_dataset(coder, received, layout, obs_dim, progress("decode", num))
+        decoded = decode_dataset(coder, received, layout, obs_dim, progress("decode", num), groups)
         decode_s = time.perf_counter() - started
         decode_ok = bool(np.array_equal(decoded, x))
 

@@ -52,7 +52,7 @@ def table_args(name: str) -> tuple[np.ndarray, np.int64, np.int64]:
     return tab.values, np.int64(tab.lo_steps), np.int64(tab.last)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def ilookup(values, lo_steps, last, x, x_bits):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Scalar :func:`bitsback_core.portable.tables.lookup`: interpolated ``f(x)``, ``x`` with ``x_bits``."""
     k = x_bits - TABLE_STEP_BITS
@@ -68,7 +68,7 @@ def ilookup(values, lo_steps, last, x, x_bits):  # type: ignore[no-untyped-def] 
     return lo + (((values[i + 1] - lo) * r) >> k)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def count_one(logit, prec, sig, sig_lo, sig_last, logit_bits):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """A coin's count of ones: ``clip(round(sigmoid(logit) * 2**prec), 1, 2**prec - 1)``.
 
@@ -85,7 +85,7 @@ def count_one(logit, prec, sig, sig_lo, sig_last, logit_bits):  # type: ignore[n
     return c
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def _round_shift(a, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Fixed point ``a`` with ``d`` fewer fraction bits (round half up; ``d < 0`` adds bits)."""
     if d > 0:
@@ -93,7 +93,7 @@ def _round_shift(a, d):  # type: ignore[no-untyped-def]  # pragma: no cover - co
     return a << (-d)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def tanh_layer(acc, d, out, narrow, values, lo, last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Hidden activations from a float accumulator holding exact integers (2-D), into ``out``.
 
@@ -114,7 +114,7 @@ def tanh_layer(acc, d, out, narrow, values, lo, last):  # type: ignore[no-untype
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def rescale_layer(acc, d):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """int64 outputs from a float (64 or 32) accumulator of exact integers, rescaled by ``d`` bits."""
     rows, cols = acc.shape
@@ -125,7 +125,7 @@ def rescale_layer(acc, d):  # type: ignore[no-untyped-def]  # pragma: no cover -
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def log2_fixed(f, lg, lg_lo, lg_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """``log2(f)`` with ``LOG2_BITS`` fraction bits for an integer ``f >= 1`` (``LOG2_OF_ZERO`` for 0).
 
@@ -146,7 +146,7 @@ def log2_fixed(f, lg, lg_lo, lg_last):  # type: ignore[no-untyped-def]  # pragma
     return (e << LOG2_BITS) + ilookup(lg, lg_lo, lg_last, m, _MANTISSA_BITS)
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _log2_range(n, lg, lg_lo, lg_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     out = np.empty(n, dtype=np.int64)
     for f in range(n):
@@ -154,7 +154,7 @@ def _log2_range(n, lg, lg_lo, lg_last):  # type: ignore[no-untyped-def]  # pragm
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _log2_many(f, lg, lg_lo, lg_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     out = np.empty(f.shape[0], dtype=np.int64)
     for e in range(f.shape[0]):
@@ -210,7 +210,7 @@ def log2_table(prec: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def gaussian_start(i, n, m, inv_s, edges, prec, full, nd, nd_lo, nd_last):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Start of bucket ``i`` (of ``n``) under N(mean, std), all in integers.
 

@@ -30,6 +30,9 @@ class Proposal(ABC):
 
     PLUGIN_NAME: ClassVar[str]
     ALIASES: ClassVar[tuple[str, ...]] = ()
+    #: Whether each row's parameters depend only on that row (and the seed): no generator
+    #: draws for the whole batch. False unless a proposal says so.
+    PER_ROW: ClassVar[bool] = False
 
     def __init__(self, model: LatentVariableModel, **options: Any) -> None:
         self.model = model

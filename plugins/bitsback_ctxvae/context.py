@@ -45,7 +45,7 @@ def context_index(x: torch.Tensor) -> torch.Tensor:
     return out.reshape(*lead, HEIGHT * WIDTH)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True, inline="always")
 def context_at(x, p, offsets):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Context of pixel ``p`` (raster index) of the flat binary image ``x``; reads only pixels before ``p``."""
     r = p // WIDTH
@@ -59,7 +59,7 @@ def context_at(x, p, offsets):  # type: ignore[no-untyped-def]  # pragma: no cov
     return k
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _contexts(x, offsets):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     rows, n = x.shape
     out = np.empty((rows, n), dtype=np.int64)

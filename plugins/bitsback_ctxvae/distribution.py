@@ -33,7 +33,7 @@ from bitsback_ctxvae.context import OFFSETS, context_at, contexts
 __all__ = ["ContextBernoulli"]
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Row program: pixel ``j`` of chain ``c`` from the pixels of ``c`` popped before it.
 
@@ -56,7 +56,7 @@ def context_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma
     return np.int64(1), zero, c1
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def _pop_context(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The codec's row loop over :func:`context_row_ppf`, cached on disk like the built-ins'."""
     return run_rows(m, job, context_row_ppf, params)

@@ -39,6 +39,7 @@ class AmortizedProposal(Proposal):
     """The model's own encoder q(z|x); takes no options."""
 
     PLUGIN_NAME = "amortized"
+    PER_ROW = True  # the encoder network, row by row
 
     def __init__(self, model: LatentVariableModel, **options: Any) -> None:
         if options:

@@ -27,6 +27,9 @@ class LatentCoder(Coder):
 
     #: Precision of the particle-index distributions (BB-IS and BB-CIS).
     index_mprec: int = 16
+    #: Per chain: every pop, push and weight is a chain's own (StochasticCoder is not: it
+    #: draws the whole batch's samples from one generator).
+    PER_CHAIN = True
 
     def step_seed(self, step: int) -> int:
         """A seed for image ``step`` of every chain, shared by encoder and decoder."""

@@ -20,6 +20,7 @@ class StochasticCoder(LatentCoder):
 
     PLUGIN_NAME = "StochasticCoder"
     ALIASES = ("stochastic", "SC")
+    PER_CHAIN = False  # one generator draws every chain's sample
 
     def encode(
         self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
