@@ -1,11 +1,18 @@
-"""Bounded OpenMP spinning: set when nothing chose otherwise, never over the user's choice."""
+"""Bounded OpenMP spinning (set when nothing chose otherwise, never over the user's choice)
+and how many chain groups the driver codes on threads."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from bitsback_core.threads import SPIN_COUNT, bound_openmp_spin
+from bitsback_core.threads import (
+    MAX_CHAIN_GROUPS,
+    MIN_GROUP_CHAINS,
+    SPIN_COUNT,
+    bound_openmp_spin,
+    chain_groups,
+)
 
 
 def test_sets_the_spin_count_when_nothing_chose() -> None:
@@ -33,3 +40,13 @@ def test_importing_the_package_sets_it_before_torch_starts() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [SPIN_COUNT, "True"]
+
+
+def test_chain_groups_one_per_cpu_with_enough_chains_each() -> None:
+    assert chain_groups(20, "cpu", cpus=2) == 2
+    assert chain_groups(2 * MIN_GROUP_CHAINS, "cpu", cpus=2) == 2
+    assert chain_groups(2 * MIN_GROUP_CHAINS - 1, "cpu", cpus=2) == 1  # a group would be too small
+    assert chain_groups(1000, "cpu", cpus=64) == MAX_CHAIN_GROUPS
+    assert chain_groups(20, "cpu", cpus=1) == 1
+    assert chain_groups(1, "cpu", cpus=4) == 1
+    assert chain_groups(20, "cuda:0", cpus=16) == 1  # a GPU's batches gain from being large

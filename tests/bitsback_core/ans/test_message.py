@@ -294,3 +294,49 @@ def test_from_frame_bytes_rejects_words_wider_than_bprec():
     data[-1] = 0xFF  # the last word's high byte
     with pytest.raises(MessageFormatError, match="wider than bprec"):
         Message.from_frame_bytes(bytes(data), (1, 1), 16, 8, 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    precs=PRECISIONS,
+    chains=st.integers(2, 5),
+    lanes=st.integers(1, 4),
+    steps=st.integers(1, 40),
+    seed=st.integers(0, 2**32),
+    data=st.data(),
+)
+def test_a_chain_group_codes_the_bits_its_chains_would_in_place(
+    precs, chains, lanes, steps, seed, data
+):
+    """Pushes and pops (drawing initial words) on chains lo..hi-1 of a message, against the
+    same on ``chains(lo, hi)`` put back: equal heads, stacks, drawn words and net bits."""
+    lprec, bprec = precs
+    lo = data.draw(st.integers(0, chains - 1))
+    hi = data.draw(st.integers(lo + 1, chains))
+    rng = np.random.default_rng(seed)
+    whole = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
+    other = whole.copy()
+    part = other.chains(lo, hi)
+    mask = np.zeros((chains, lanes), dtype=bool)
+    mask[lo:hi] = True
+    for _ in range(steps):
+        prec = int(rng.integers(1, min(lprec, 20) + 1))
+        if rng.random() < 0.5:
+            start, freq = random_intervals(rng, (chains, lanes), prec)
+            whole.push(start, freq, prec, mask)
+            part.push(start[lo:hi], freq[lo:hi], prec)
+        else:  # pop the symbol of width one under the cumulative frequency: no bits back
+            whole.commit(whole.peek(prec), 1, prec, mask)
+            part.commit(part.peek(prec), 1, prec)
+    other.put_chains(lo, part)
+    assert other.equals(whole) and other.net_bits == whole.net_bits
+    np.testing.assert_array_equal(other._drawn, whole._drawn)
+
+
+def test_chain_groups_are_checked():
+    msg = Message((3, 2))
+    for lo, hi in [(-1, 2), (2, 2), (1, 4)]:
+        with pytest.raises(ValueError, match="out of range"):
+            msg.chains(lo, hi)
+    with pytest.raises(ValueError, match="not chains 0"):
+        msg.put_chains(0, msg.chains(1, 2))

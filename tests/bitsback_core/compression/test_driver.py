@@ -11,7 +11,7 @@ from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.coders import Coder
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
-from bitsback_core.distributions import Bernoulli
+from bitsback_core.distributions import Bernoulli, Uniform
 
 OBS_DIM = 10
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
@@ -141,3 +141,74 @@ def test_real_coder_on_paper_model() -> None:
     encode_dataset(coder, x, layout, message)
     decoded = decode_dataset(coder, message.reread(), layout, 784)
     np.testing.assert_array_equal(decoded, x)
+
+
+class BitsBackToyCoder(Coder):
+    """Pops a latent first (so empty lanes draw initial words), then pushes the image and the
+    latent back: a bits-back coder in miniature whose chains are independent."""
+
+    PLUGIN_NAME = "toy-bits-back"
+    chains_independent = True  # type: ignore[assignment]  # no model or proposal to ask
+
+    def __init__(self, fail_on_chains: int = 0) -> None:
+        self.fail_on_chains = fail_on_chains  # raise when a message of this many chains codes
+
+    def encode(
+        self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
+    ) -> None:
+        if message.shape[0] == self.fail_on_chains and step == 1:
+            raise RuntimeError("this group fails")
+        io = LaneView.for_step(message, step, active)
+        chains = message.shape[0]
+        z = io.pop(Uniform(5, 8, (chains, 16)))
+        io.push(Bernoulli(np.full((chains, OBS_DIM), 0.3), 12), x)
+        io.push(Uniform(7, 8, (chains, 16)), z)
+
+    def decode(self, message: Message, step: int, active: np.ndarray | None = None) -> np.ndarray:
+        io = LaneView.for_step(message, step, active)
+        chains = message.shape[0]
+        z = io.pop(Uniform(7, 8, (chains, 16)))
+        x = io.pop(Bernoulli(np.full((chains, OBS_DIM), 0.3), 12))
+        io.push(Uniform(5, 8, (chains, 16)), z)
+        return x
+
+
+@pytest.mark.parametrize(
+    "num, chains, lanes, groups",
+    [(7, 3, 1, 2), (8, 4, 3, 3), (9, 4, 2, 4), (5, 5, 1, 2), (23, 6, 2, 2), (6, 2, 1, 9)],
+)
+def test_chain_groups_code_the_same_bytes(num: int, chains: int, lanes: int, groups: int) -> None:
+    """Groups on threads, partial last steps included: the bytes, drawn words and net bits of
+    coding every chain together, and a grouped decode gets the images back."""
+    data, layout = _data(num), ChainLayout(num, chains, lanes)
+
+    def fresh() -> Message:  # small heads, so the first pops draw initial words
+        return Message((chains, lanes), lprec=16, bprec=8, seed=5)
+
+    together = encode_dataset(BitsBackToyCoder(), data, layout, fresh())
+    advanced: list[int] = []
+    grouped = encode_dataset(BitsBackToyCoder(), data, layout, fresh(), advanced.append, groups)
+    assert grouped.to_frame_bytes() == together.to_frame_bytes()
+    assert grouped.net_bits == together.net_bits and sum(advanced) == num
+    np.testing.assert_array_equal(grouped._drawn, together._drawn)
+    assert together._drawn.sum() > 0  # the groups drew initial words of their own lanes
+    received = grouped.reread()
+    decoded = decode_dataset(BitsBackToyCoder(), received, layout, OBS_DIM, None, groups)
+    np.testing.assert_array_equal(decoded, data)
+    assert received.is_initial_state()
+
+
+def test_groups_are_not_used_for_a_coder_whose_chains_may_interact() -> None:
+    coder = PixelCoder()  # chains_independent is false for a coder that does not say so
+    coder.proposal = type("P", (), {"PER_ROW": True})()  # type: ignore[assignment]
+    coder.model = type("M", (), {"arithmetic": "portable"})()  # type: ignore[assignment]
+    encode_dataset(coder, _data(8), ChainLayout(8, 4), Message((4, 1)), groups=2)
+    assert {shape for _, _, shape, _ in coder.calls} == {(4, OBS_DIM)}
+
+
+def test_a_failing_group_is_raised_and_leaves_the_message_unchanged() -> None:
+    message = Message((4, 2), seed=1)
+    before = message.copy()
+    with pytest.raises(RuntimeError, match="this group fails"):
+        encode_dataset(BitsBackToyCoder(2), _data(12), ChainLayout(12, 4, 2), message, groups=2)
+    assert message.equals(before)

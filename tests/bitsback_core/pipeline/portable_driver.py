@@ -78,7 +78,7 @@ def main(argv: list[str]) -> None:
             continue
         data = (folder / f"{stem}.bin").read_bytes()
         message = Message.from_frame_bytes(data, LAYOUT, 32, 32, seed=7)
-        decoded = decode_dataset(coder, message, layout, x.shape[1])
+        decoded = decode_dataset(coder, message, layout, x.shape[1], groups=2)  # a chain a thread
         if not message.is_initial_state():
             raise SystemExit(f"{stem}: decoding did not return the message to its initial state")
         np.save(Path(argv[2]) / f"{stem}.npy", decoded)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bitsback_core.compression import ChainLayout, decode_dataset
+from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.config import Config
 from bitsback_core.pipeline.bench import encode_images, load_coder
 from bitsback_core.pipeline.data import load_images
@@ -118,6 +118,11 @@ def test_coded_bytes_are_pinned(
     digest = hashlib.sha256(message.to_frame_bytes()).hexdigest()
     decoded = decode_dataset(loaded.coder, message.reread(), layout, x.shape[1])
     assert np.array_equal(decoded, x)
+    if loaded.coder.chains_independent:  # each chain on a thread of its own: the same bytes
+        grouped = encode_dataset(loaded.coder, x, layout, loaded.message(layout), groups=2)
+        assert grouped.to_frame_bytes() == message.to_frame_bytes()
+        received = grouped.reread()
+        assert np.array_equal(decode_dataset(loaded.coder, received, layout, 784, groups=2), x)
     assert digest == PINNED[(coder, num, proposal, version)], (
         f"{coder}({num}, {proposal}, format {version}) now codes to {digest}"
     )
