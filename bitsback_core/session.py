@@ -54,6 +54,7 @@ from bitsback_core.pipeline.device import resolve_device
 from bitsback_core.pipeline.layout import choose_layout, new_message
 from bitsback_core.proposals.interface import Proposal
 from bitsback_core.registry import Registry, load_registry
+from bitsback_core.threads import chain_groups
 
 # The session sits below the commands: ``run``, ``bench`` and ``evaluate`` (and next the
 # file functions) build their setup through it, so it imports no command's module when it
@@ -306,6 +307,10 @@ class CodingSession:
     def layout(self, num_images: int) -> ChainLayout:
         """Chains and lanes for ``num_images`` images: the configured ones or automatic."""
         return choose_layout(self.config, num_images)
+
+    def chain_groups(self, layout: ChainLayout) -> int:
+        """Groups of chains to code on threads (same bytes; the ``chain_threads`` key, or automatic)."""
+        return chain_groups(layout.chains, self.device, threads=self.config.chain_threads)
 
     def message(self, layout: ChainLayout) -> Message:
         """An empty message for ``layout`` with the config's precisions and seed."""

@@ -58,7 +58,7 @@ def bound_openmp_spin(
 #: (docs/performance.md, "Chain groups on threads"); more groups were not measured.
 MAX_CHAIN_GROUPS = 2
 #: Fewest chains in a group: a smaller batch loses more to per-call overhead than a thread gains.
-MIN_GROUP_CHAINS = 4
+MIN_GROUP_CHAINS = 2
 
 
 def available_cpus() -> int:
@@ -69,10 +69,15 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def chain_groups(chains: int, device: str = "cpu", cpus: int | None = None) -> int:
-    """Chain groups for the driver to code on threads: one per CPU, at most
-    :data:`MAX_CHAIN_GROUPS`, each of at least :data:`MIN_GROUP_CHAINS` chains; one on a GPU
-    (its batches gain from being large). Bytes never depend on it."""
+def chain_groups(
+    chains: int, device: str = "cpu", cpus: int | None = None, threads: int | None = None
+) -> int:
+    """Chain groups for the driver to code on threads: ``threads`` (the ``chain_threads``
+    key) if set, at most one per chain; else one per CPU, at most :data:`MAX_CHAIN_GROUPS`,
+    each of at least :data:`MIN_GROUP_CHAINS` chains, and one on a GPU (its batches gain
+    from being large). Bytes never depend on it."""
+    if threads is not None:
+        return max(1, min(threads, chains))
     if device != "cpu":
         return 1
     cpus = available_cpus() if cpus is None else cpus

@@ -209,6 +209,15 @@ class Config:
         minimum=1,
         group="coding",
     )
+    chain_threads: int | None = _key(
+        int,
+        None,
+        "threads coding groups of chains side by side; the bytes never depend on it "
+        "(null: automatic, one per CPU up to 2 on the CPU; 1: none)",
+        optional=True,
+        minimum=1,
+        group="coding",
+    )
     iterative_post_improvement: bool = _key(
         bool, False, "refine q(z|x) per image by gradient", group="coding"
     )

@@ -50,7 +50,6 @@ from bitsback_core.pipeline.layout import new_message
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
 from bitsback_core.session import CodingSession
-from bitsback_core.threads import chain_groups
 
 __all__ = [
     "DEFAULT_SPECS",
@@ -187,7 +186,8 @@ def encode_images(
     progress: ProgressFactory = no_progress,
 ) -> Message:
     """Encode ``x`` onto a fresh message in ``layout`` and return the message."""
-    message, groups = loaded.message(layout), chain_groups(layout.chains, loaded.device)
+    message = loaded.message(layout)
+    groups = loaded.chain_groups(layout)
     return encode_dataset(loaded.coder, x, layout, message, progress("encode", x.shape[0]), groups)
 
 
@@ -293,6 +293,8 @@ class CoderBenchResult:
     obs_dim: int
     chains: int
     lanes: int
+    #: Groups of chains coded on threads side by side (1: all together; same bytes).
+    chain_groups: int
     device: str
     #: "portable" or "float"; and the portable model's format (None in float arithmetic).
     arithmetic: str
@@ -384,7 +386,7 @@ def _round_trip(
     started = time.perf_counter()
     decoded = decode_dataset(
         loaded.coder, received, layout, x.shape[1], progress("decode", x.shape[0]),
-        chain_groups(layout.chains, loaded.device),
+        loaded.chain_groups(layout),
     )  # fmt: skip
     decode_s = time.perf_counter() - started
     return message, data, decoded, encode_s, decode_s
@@ -446,6 +448,7 @@ def bench_coder(
         obs_dim=obs_dim,
         chains=layout.chains,
         lanes=layout.lanes,
+        chain_groups=loaded.chain_groups(layout) if loaded.coder.chains_independent else 1,
         device=loaded.device,
         arithmetic=loaded.components.model.arithmetic,
         portable_format=portable_format_of(loaded.components.model),

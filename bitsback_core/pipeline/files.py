@@ -37,7 +37,7 @@ import mmap
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 from bitsback_core.coders.interface import Coder
-from bitsback_core.compression import decode_dataset, encode_dataset
+from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
 from bitsback_core.compression.container import (
     CODEC_BITS_BACK,
     DEFAULT_FRAME_IMAGES,
@@ -72,7 +72,6 @@ from bitsback_core.pipeline.frames import default_jobs, map_in_order, select_fra
 from bitsback_core.pipeline.progress import Advance, ProgressFactory, no_progress
 from bitsback_core.registry import Registry, load_registry
 from bitsback_core.session import CodingSession
-from bitsback_core.threads import chain_groups
 
 __all__ = [
     "FALLBACK_MODES",
@@ -269,11 +268,11 @@ def _code_frame(
     fallback: str,
     advance: Advance,
     fallback_codecs: Sequence[int] | None = None,
-    device: str | None = None,
+    groups_of: Callable[[ChainLayout], int] | None = None,
 ) -> _Frame:
     """Frame ``index`` of ``rows`` (``(n, obs_dim)`` uint8): its bits-back message, or with
     ``fallback="auto"`` the best classical code of its images when that is strictly shorter.
-    ``device``: code chain groups on threads for it (:func:`chain_groups`; None: none).
+    ``groups_of``: how many chain groups to code on threads (None: one group).
 
     The classical codecs see the images in the header's image shape, the shape the decoder
     hands them back in (a flat 784 is coded as a 28 x 28 page either way).
@@ -282,7 +281,7 @@ def _code_frame(
     message = Message(
         (layout.chains, layout.lanes), header.lprec, header.bprec, seed=header.frame_seed(index)
     )
-    groups = 1 if device is None else chain_groups(layout.chains, device)
+    groups = 1 if groups_of is None else groups_of(layout)
     encode_dataset(coder, rows, layout, message, advance, groups)
     frame = _Frame(CODEC_BITS_BACK, message.to_frame_bytes(), message.net_bits, message.total_bits)
     if fallback == "auto":
@@ -317,9 +316,10 @@ class _FrameEncoder:
         self.header, self.checkpoint, self.gpu, self.name = header, checkpoint, gpu, name
         self.fallback, self.fallback_codecs = fallback, fallback_codecs
         self.coder, self.advance = coder, advance
-        #: The calling process's device when it codes alone: its frames then code chain
-        #: groups on threads (never in workers, which are the parallelism already).
-        self.chain_device: str | None = None
+        #: Set where the calling process codes alone (its session's ``chain_groups``):
+        #: frames then code chain groups on threads (never in workers, which are the
+        #: parallelism already).
+        self.groups_of: Callable[[ChainLayout], int] | None = None
 
     def __call__(self, task: tuple[int, np.ndarray]) -> _Frame:
         index, rows = task
@@ -330,7 +330,7 @@ class _FrameEncoder:
         advance = self.advance or (lambda _: None)
         return _code_frame(
             self.coder, self.header, index, rows, self.fallback, advance, self.fallback_codecs,
-            self.chain_device,
+            self.groups_of,
         )  # fmt: skip
 
 
@@ -450,7 +450,7 @@ def compress_to_file(
     local = _FrameEncoder(
         header, checkpoint, config.gpu, str(output), fallback, fallback_codecs, session.coder
     )
-    local.chain_device = session.device if workers == 1 else None
+    local.groups_of = session.chain_groups if workers == 1 else None
     head = header.to_bytes()
     verify_s: float | None = None
     # The file is created before coding, so an unwritable folder is reported before any work.
@@ -744,9 +744,9 @@ class _FrameDecoder:
             return images
         session = self.load()
         obs_dim = session.components.model.obs_dim
-        device = session.device if self.chain_threads else None
+        groups_of = session.chain_groups if self.chain_threads else None
         return _decode_frame(
-            session.coder, self.header, index, payload, obs_dim, self.advance, self.name, device
+            session.coder, self.header, index, payload, obs_dim, self.advance, self.name, groups_of
         )
 
 
@@ -769,11 +769,11 @@ def _decode_frame(
     obs_dim: int,
     advance: Advance | None,
     name: str,
-    device: str | None = None,
+    groups_of: Callable[[ChainLayout], int] | None = None,
 ) -> np.ndarray:
     """Decode bits-back frame ``index`` on its own; any inconsistency is a ContainerError naming the frame.
 
-    ``device`` as for :func:`_code_frame`.
+    ``groups_of`` as for :func:`_code_frame`.
     """
     where = f"{name}, frame {index}"
     layout = header.frame_layout(index)
@@ -782,7 +782,7 @@ def _decode_frame(
         message = Message.from_frame_bytes(
             frame, shape, header.lprec, header.bprec, header.frame_seed(index)
         )
-        groups = 1 if device is None else chain_groups(layout.chains, device)
+        groups = 1 if groups_of is None else groups_of(layout)
         x = decode_dataset(coder, message, layout, obs_dim, advance, groups)
     except (MessageFormatError, EmptyStackError) as exc:
         raise ContainerError(f"{where}: {exc}") from None

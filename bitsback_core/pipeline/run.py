@@ -27,7 +27,6 @@ from bitsback_core.pipeline.data import load_images, open_dataset
 from bitsback_core.pipeline.layout import AUTO_LANES, choose_layout
 from bitsback_core.pipeline.progress import ProgressFactory, no_progress
 from bitsback_core.registry import Registry
-from bitsback_core.threads import chain_groups
 
 # ``choose_layout``, ``ideal_bpd`` and ``AUTO_LANES`` live below the session now
 # (pipeline/layout.py, models/bounds.py); they stay importable from here for older callers.
@@ -56,6 +55,8 @@ class RunResult:
     num_compress: int
     chains: int
     lanes: int
+    #: Groups of chains coded on threads side by side (1: all together; same bytes).
+    chain_groups: int
     device: str
     checkpoint: str
     #: The model as a user names it: its catalogue name (``mnist-iwae5``), else its path.
@@ -169,7 +170,7 @@ def run_compression(
     message = session.message(layout)
 
     started = time.perf_counter()
-    groups = chain_groups(layout.chains, session.device)
+    groups = session.chain_groups(layout)
     encode_dataset(coder, x, layout, message, progress("encode", num), groups)
     encode_s = time.perf_counter() - started
     data = message.to_frame_bytes()
@@ -192,6 +193,7 @@ def run_compression(
         num_compress=num,
         chains=layout.chains,
         lanes=layout.lanes,
+        chain_groups=groups if coder.chains_independent else 1,
         device=session.device,
         checkpoint=str(parts.source.checkpoint),
         model=parts.source.label,

@@ -26,7 +26,7 @@ PAPER_KEYS = """exp_name logdir seed gpu datadir dataset split binarize workers 
     iterative_post_improvement iterative_improvement_steps iterative_improvement_lr ckpt_path
     config config_path expdir""".split()
 OUR_KEYS = (
-    "checkpoint chains lanes arithmetic portable_format proposal discretizer output json "
+    "checkpoint chains lanes chain_threads arithmetic portable_format proposal discretizer output json "
     "max_train_minutes".split()
 )
 

@@ -137,3 +137,24 @@ def test_ideal_bpd_is_the_mean_negative_bound_in_bits(
     # Batches are seeded by their offset: splitting changes the draws, not the scale.
     assert ideal_bpd(model, x, 4, 7, batch_size=2) == pytest.approx(by_hand, abs=0.02)
     assert 0.1 < by_hand < 0.4
+
+
+def test_chain_threads_change_the_speed_never_the_bits(
+    make_config: MakeConfig, registry: Registry
+) -> None:
+    """``chain_threads`` 2 codes two groups of chains side by side; 1 codes them together;
+    the stochastic coder (one generator for the batch) is never split."""
+    runs = {
+        (coder, threads): run_compression(
+            make_config(1, coder=coder, num_compress=9, chains=4, chain_threads=threads), registry
+        )
+        for coder in ("BitsBackCoder", "StochasticCoder")
+        for threads in (1, 2, None)
+    }
+    assert [runs["BitsBackCoder", t].chain_groups for t in (1, 2)] == [1, 2]
+    assert runs["StochasticCoder", 2].chain_groups == 1
+    for coder in ("BitsBackCoder", "StochasticCoder"):
+        assert all(runs[coder, t].decode_ok for t in (1, 2, None))
+        assert len({runs[coder, t].net_bits for t in (1, 2, None)}) == 1
+        assert len({runs[coder, t].compressed_bytes for t in (1, 2, None)}) == 1
+    assert runs["BitsBackCoder", 2].as_dict()["chain_groups"] == 2
