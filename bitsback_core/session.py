@@ -310,7 +310,8 @@ class CodingSession:
 
     def chain_groups(self, layout: ChainLayout) -> int:
         """Groups of chains to code on threads (same bytes; the ``chain_threads`` key, or automatic)."""
-        return chain_groups(layout.chains, self.device, threads=self.config.chain_threads)
+        threads, particles = self.config.chain_threads, self.coder.num_particles
+        return chain_groups(layout.chains, self.device, threads=threads, particles=particles)
 
     def message(self, layout: ChainLayout) -> Message:
         """An empty message for ``layout`` with the config's precisions and seed."""

@@ -25,7 +25,7 @@ from collections.abc import MutableMapping
 
 __all__ = [
     "MAX_CHAIN_GROUPS",
-    "MIN_GROUP_CHAINS",
+    "MIN_GROUP_ROWS",
     "SPIN_COUNT",
     "available_cpus",
     "bound_openmp_spin",
@@ -57,8 +57,11 @@ def bound_openmp_spin(
 #: only: BB-IS(50) in two groups of 10 chains ran 1.34-1.39x one group of 20
 #: (docs/performance.md, "Chain groups on threads"); more groups were not measured.
 MAX_CHAIN_GROUPS = 2
-#: Fewest chains in a group: a smaller batch loses more to per-call overhead than a thread gains.
-MIN_GROUP_CHAINS = 2
+#: Fewest particle rows (chains x particles) a group's step may hold: with less work per
+#: step the Python between the compiled calls, which holds the GIL, takes the second core's
+#: gain (measured: BB-IS(50) in groups of 2 chains gained 10-17%, of 1 chain nothing; BB-IS(5)
+#: in groups of 10 chains nothing, BB-ELBO in groups of 10 chains lost up to a quarter).
+MIN_GROUP_ROWS = 100
 
 
 def available_cpus() -> int:
@@ -70,15 +73,19 @@ def available_cpus() -> int:
 
 
 def chain_groups(
-    chains: int, device: str = "cpu", cpus: int | None = None, threads: int | None = None
+    chains: int,
+    device: str = "cpu",
+    cpus: int | None = None,
+    threads: int | None = None,
+    particles: int = 1,
 ) -> int:
     """Chain groups for the driver to code on threads: ``threads`` (the ``chain_threads``
     key) if set, at most one per chain; else one per CPU, at most :data:`MAX_CHAIN_GROUPS`,
-    each of at least :data:`MIN_GROUP_CHAINS` chains, and one on a GPU (its batches gain
-    from being large). Bytes never depend on it."""
+    each with at least :data:`MIN_GROUP_ROWS` of ``chains x particles`` rows, and one on a
+    GPU (its batches gain from being large). Bytes never depend on it."""
     if threads is not None:
         return max(1, min(threads, chains))
     if device != "cpu":
         return 1
     cpus = available_cpus() if cpus is None else cpus
-    return max(1, min(MAX_CHAIN_GROUPS, cpus, chains // MIN_GROUP_CHAINS))
+    return max(1, min(MAX_CHAIN_GROUPS, cpus, chains * particles // MIN_GROUP_ROWS))

@@ -8,7 +8,7 @@ import sys
 
 from bitsback_core.threads import (
     MAX_CHAIN_GROUPS,
-    MIN_GROUP_CHAINS,
+    MIN_GROUP_ROWS,
     SPIN_COUNT,
     bound_openmp_spin,
     chain_groups,
@@ -42,11 +42,17 @@ def test_importing_the_package_sets_it_before_torch_starts() -> None:
     assert out == [SPIN_COUNT, "True"]
 
 
-def test_chain_groups_one_per_cpu_with_enough_chains_each() -> None:
-    assert chain_groups(20, "cpu", cpus=2) == 2
-    assert chain_groups(2 * MIN_GROUP_CHAINS, "cpu", cpus=2) == 2
-    assert chain_groups(2 * MIN_GROUP_CHAINS - 1, "cpu", cpus=2) == 1  # a group would be too small
-    assert chain_groups(1000, "cpu", cpus=64) == MAX_CHAIN_GROUPS
-    assert chain_groups(20, "cpu", cpus=1) == 1
-    assert chain_groups(1, "cpu", cpus=4) == 1
-    assert chain_groups(20, "cuda:0", cpus=16) == 1  # a GPU's batches gain from being large
+def test_chain_groups_one_per_cpu_with_enough_work_each() -> None:
+    assert chain_groups(20, "cpu", cpus=2, particles=50) == 2
+    assert chain_groups(4, "cpu", cpus=2, particles=50) == 2  # 100 rows a group
+    assert chain_groups(2, "cpu", cpus=2, particles=50) == 1  # a group would hold too little
+    assert chain_groups(20, "cpu", cpus=2, particles=5) == 1
+    assert chain_groups(20, "cpu", cpus=2) == 1  # BB-ELBO: one particle
+    assert chain_groups(1000, "cpu", cpus=64, particles=50) == MAX_CHAIN_GROUPS
+    assert chain_groups(20, "cpu", cpus=1, particles=50) == 1
+    assert chain_groups(20, "cuda:0", cpus=16, particles=50) == 1  # a GPU's batches gain from size
+    assert chain_groups(3 * MIN_GROUP_ROWS, "cpu", cpus=2) == 2
+    # The chain_threads key wins, at most one group per chain, on any device.
+    assert chain_groups(20, "cpu", cpus=2, threads=1, particles=50) == 1
+    assert chain_groups(20, "cuda:0", cpus=2, threads=3) == 3
+    assert chain_groups(2, "cpu", cpus=2, threads=8) == 2
