@@ -1,9 +1,10 @@
 """Decoding the frames of a ``.bbz`` file in several processes, and choosing which frames.
 
 Frames are independent messages (``docs/format.md``), so decoding a file is a map over
-its frames. A single process cannot use more than one core for most of that map: the
-network passes hold the GIL between the compiled row loops, and a frame of one chain
-runs on one thread. So :func:`map_in_order` runs the map in ``jobs`` processes: the
+its frames. A single process cannot use more than one core for most of that map: Python
+between the compiled row loops holds the GIL, a frame of one chain runs on one thread, and
+chain groups on threads (``compression.driver``) pay only for coders with much work per
+step; they are used where one process decodes alone. So :func:`map_in_order` runs the map in ``jobs`` processes: the
 calling process (which has already built its decoder, so a wrong model or a missing
 plugin is reported before any process starts) plus ``jobs - 1`` workers of a
 ``ProcessPoolExecutor``, each of which builds its own decoder once and then decodes the
