@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numba
 import numpy as np
@@ -31,8 +31,9 @@ from bitsback_core.compression.layout import ChainLayout
 __all__ = ["encode_dataset", "decode_dataset", "group_bounds"]
 
 Progress = Callable[[int], None]
-#: ``work(message, lo, hi)``: code chains ``lo .. hi - 1``, held by ``message``.
-_Work = Callable[[Message, int, int], None]
+#: ``work(message, lo, hi, stop)``: code chains ``lo .. hi - 1``, held by ``message``,
+#: returning early once ``stop`` is set.
+_Work = Callable[[Message, int, int, threading.Event], None]
 
 
 def _batch(rows: np.ndarray, chains: int) -> np.ndarray:
@@ -58,21 +59,29 @@ def _step_rows(layout: ChainLayout, step: int, lo: int, hi: int) -> tuple[slice,
 
 
 def _in_groups(message: Message, groups: int, work: _Work, progress: Progress | None) -> None:
-    """Run ``work`` over chain groups, each on a thread with one numba thread, then put back."""
-    bounds = group_bounds(message.shape[0], groups)
+    """Run ``work`` over chain groups, each on a thread with one numba thread, then put back.
+
+    A failure in one group, or an interrupt here, stops the others at their next step and
+    is raised; the message is then unchanged.
+    """
+    bounds, stop = group_bounds(message.shape[0], groups), threading.Event()
     if len(bounds) == 1:
-        work(message, 0, message.shape[0])
+        work(message, 0, message.shape[0], stop)
         return
     parts = [message.chains(lo, hi) for lo, hi in bounds]
 
     def run(part: Message, lo: int, hi: int) -> None:
         numba.set_num_threads(1)  # thread-local: the groups are the parallelism
-        work(part, lo, hi)
+        work(part, lo, hi, stop)
 
     with ThreadPoolExecutor(len(bounds), thread_name_prefix="bitsback-chains") as pool:
         futures = [pool.submit(run, part, lo, hi) for part, (lo, hi) in zip(parts, bounds)]
-        for future in futures:
-            future.result()  # the first failure is raised; the message is then unchanged
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            stop.set()
+            raise
     for part, (lo, _) in zip(parts, bounds):
         message.put_chains(lo, part)
 
@@ -112,9 +121,11 @@ def encode_dataset(
         )
     advance = _locked(progress) if groups > 1 else progress
 
-    def work(part: Message, lo: int, hi: int) -> None:
+    def work(part: Message, lo: int, hi: int, stop: threading.Event) -> None:
         for step in range(layout.num_steps):
             rows, active = _step_rows(layout, step, lo, hi)
+            if stop.is_set():
+                return
             if rows.stop > rows.start:
                 batch = np.asarray(data[rows], dtype=np.int64)
                 coder.encode(part, _batch(batch, hi - lo), step, active)
@@ -145,9 +156,11 @@ def decode_dataset(
     out = np.zeros((layout.num_items, obs_dim), dtype=np.uint8)
     advance = _locked(progress) if groups > 1 else progress
 
-    def work(part: Message, lo: int, hi: int) -> None:
+    def work(part: Message, lo: int, hi: int, stop: threading.Event) -> None:
         for step in reversed(range(layout.num_steps)):
             rows, active = _step_rows(layout, step, lo, hi)
+            if stop.is_set():
+                return
             if rows.stop > rows.start:
                 x = coder.decode(part, step, active)
                 out[rows] = x[: rows.stop - rows.start]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.coders import Coder
 from bitsback_core.compression import ChainLayout, decode_dataset, encode_dataset
+from bitsback_core.compression.driver import group_bounds
 from bitsback_core.distributions import Bernoulli, Uniform
 
 OBS_DIM = 10
@@ -150,14 +152,19 @@ class BitsBackToyCoder(Coder):
     PLUGIN_NAME = "toy-bits-back"
     chains_independent = True  # type: ignore[assignment]  # no model or proposal to ask
 
-    def __init__(self, fail_on_chains: int = 0) -> None:
+    def __init__(self, fail_on_chains: int = 0, pause_s: float = 0.0) -> None:
         self.fail_on_chains = fail_on_chains  # raise when a message of this many chains codes
+        self.pause_s = pause_s  # each other message's steps take at least this long
+        self.steps_coded: list[int] = []
 
     def encode(
         self, message: Message, x: np.ndarray, step: int, active: np.ndarray | None = None
     ) -> None:
         if message.shape[0] == self.fail_on_chains and step == 1:
             raise RuntimeError("this group fails")
+        if message.shape[0] != self.fail_on_chains:
+            self.steps_coded.append(step)
+            time.sleep(self.pause_s)
         io = LaneView.for_step(message, step, active)
         chains = message.shape[0]
         z = io.pop(Uniform(5, 8, (chains, 16)))
@@ -212,3 +219,14 @@ def test_a_failing_group_is_raised_and_leaves_the_message_unchanged() -> None:
     with pytest.raises(RuntimeError, match="this group fails"):
         encode_dataset(BitsBackToyCoder(2), _data(12), ChainLayout(12, 4, 2), message, groups=2)
     assert message.equals(before)
+
+
+def test_a_failing_group_stops_the_others() -> None:
+    """Chains 0-1 and 2-4: the second group fails at its second step, the first (slow) one
+    stops at its next step instead of coding its 200."""
+    coder = BitsBackToyCoder(fail_on_chains=3, pause_s=0.01)
+    layout = ChainLayout(1000, 5)
+    assert group_bounds(5, 2) == [(0, 2), (2, 5)]
+    with pytest.raises(RuntimeError, match="this group fails"):
+        encode_dataset(coder, _data(1000), layout, Message((5, 1)), groups=2)
+    assert 0 < len(coder.steps_coded) < layout.num_steps
