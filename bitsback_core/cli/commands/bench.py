@@ -258,7 +258,7 @@ def _coders_table(
     speed_rows = [
         [
             label,
-            f"{r.chains}x{r.lanes}",
+            f"{r.chains}x{r.lanes}" + (f" ({r.chain_groups} groups)" if r.chain_groups > 1 else ""),
             f"{r.encode_images_per_s:,.0f}",
             f"{r.decode_images_per_s:,.0f}",
             f"{r.encode_ms_per_image:.2f}/{r.decode_ms_per_image:.2f}",

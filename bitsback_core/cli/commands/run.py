@@ -31,6 +31,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _groups(groups: int) -> str:
+    """Title text for chain groups coded on threads (nothing for one group)."""
+    return f" in {groups} thread groups" if groups > 1 else ""
+
+
 def run(args: argparse.Namespace, terminal: Terminal) -> int:
     from bitsback_core.pipeline.run import run_compression, run_defaults
     from bitsback_core.registry import load_registry
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace, terminal: Terminal) -> int:
         ]
         title = (
             f"{result.coder} N={result.num_particles} on {result.num_compress} {result.dataset}/{result.split} "
-            f"images ({result.chains} chain(s) x {result.lanes} lane(s), {result.device}, "
+            f"images ({result.chains} chain(s) x {result.lanes} lane(s)"
+            f"{_groups(result.chain_groups)}, {result.device}, "
             f"{result.arithmetic} arithmetic)"
         )
         terminal.table(title, ["bitrate", "bits/dim", "bits/image"], rows)
