@@ -32,6 +32,7 @@ def _record(benchmark: Any, prepared: Prepared) -> None:
         num_images=int(x.shape[0]),
         chains=prepared.layout.chains,
         lanes=prepared.layout.lanes,
+        chain_groups=prepared.loaded.chain_groups(prepared.layout),
         images_per_s=x.shape[0] / best,
         ideal_bpd=prepared.ideal_bpd,
         paper_net_bpd=case.paper_net_bpd,
@@ -43,7 +44,8 @@ def test_encode(benchmark: Any, prepared: Callable[[str], Prepared], name: str) 
     p = prepared(name)
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (p.loaded.coder, p.x, p.layout, new_message(p.loaded.config, p.layout)), {}
+        message = new_message(p.loaded.config, p.layout)
+        return (p.loaded.coder, p.x, p.layout, message), {"groups": p.loaded.chain_groups(p.layout)}
 
     message = benchmark.pedantic(encode_dataset, setup=setup, rounds=BENCH_ROUNDS, iterations=1)
     dims = p.x.size
@@ -62,7 +64,8 @@ def test_decode(benchmark: Any, prepared: Callable[[str], Prepared], name: str) 
     obs_dim = p.x.shape[1]
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (p.loaded.coder, p.encoded.reread(), p.layout, obs_dim), {}
+        groups = p.loaded.chain_groups(p.layout)
+        return (p.loaded.coder, p.encoded.reread(), p.layout, obs_dim), {"groups": groups}
 
     decoded = benchmark.pedantic(decode_dataset, setup=setup, rounds=BENCH_ROUNDS, iterations=1)
     _record(benchmark, p)
