@@ -309,7 +309,10 @@ class CodingSession:
         return choose_layout(self.config, num_images)
 
     def chain_groups(self, layout: ChainLayout) -> int:
-        """Groups of chains to code on threads (same bytes; the ``chain_threads`` key, or automatic)."""
+        """Groups of chains to code on threads (same bytes; the ``chain_threads`` key, or
+        automatic); one for a coder whose chains may interact (``Coder.chains_independent``)."""
+        if not self.coder.chains_independent:
+            return 1
         threads, particles = self.config.chain_threads, self.coder.num_particles
         return chain_groups(layout.chains, self.device, threads=threads, particles=particles)
 

@@ -145,10 +145,7 @@ class Message:
         if part._base != self._base + rows.start or rows.stop > self.num_lanes:
             raise ValueError(f"not chains {lo}.. of this message")
         self._head[rows], self._len[rows], self._drawn[rows] = part._head, part._len, part._drawn
-        if part._words.shape[1] > self._words.shape[1]:
-            grown = np.zeros((self.num_lanes, part._words.shape[1]), np.uint32)
-            grown[:, : self._words.shape[1]] = self._words
-            self._words = grown
+        self._widen(part._words.shape[1])
         self._words[rows] = 0
         self._words[rows, : part._words.shape[1]] = part._words
 
@@ -172,9 +169,12 @@ class Message:
 
         A push spills at most ``ceil(prec / bprec)`` words; the stack array grows by doubling.
         """
-        needed = int(self._len.max(initial=0)) + pushes_per_lane * -(-prec // self.bprec)
-        if needed > self._words.shape[1]:
-            grown = np.zeros((self.num_lanes, max(needed, 2 * self._words.shape[1])), np.uint32)
+        self._widen(int(self._len.max(initial=0)) + pushes_per_lane * -(-prec // self.bprec))
+
+    def _widen(self, width: int) -> None:
+        """Hold at least ``width`` words per lane (growing at least twofold)."""
+        if width > self._words.shape[1]:
+            grown = np.zeros((self.num_lanes, max(width, 2 * self._words.shape[1])), np.uint32)
             grown[:, : self._words.shape[1]] = self._words
             self._words = grown
 

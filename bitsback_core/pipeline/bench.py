@@ -448,7 +448,7 @@ def bench_coder(
         obs_dim=obs_dim,
         chains=layout.chains,
         lanes=layout.lanes,
-        chain_groups=loaded.chain_groups(layout) if loaded.coder.chains_independent else 1,
+        chain_groups=loaded.chain_groups(layout),
         device=loaded.device,
         arithmetic=loaded.components.model.arithmetic,
         portable_format=portable_format_of(loaded.components.model),

@@ -4,11 +4,11 @@ Frames are independent messages (``docs/format.md``), so decoding a file is a ma
 its frames. A single process cannot use more than one core for most of that map: Python
 between the compiled row loops holds the GIL, a frame of one chain runs on one thread, and
 chain groups on threads (``compression.driver``) pay only for coders with much work per
-step; they are used where one process decodes alone. So :func:`map_in_order` runs the map in ``jobs`` processes: the
-calling process (which has already built its decoder, so a wrong model or a missing
-plugin is reported before any process starts) plus ``jobs - 1`` workers of a
-``ProcessPoolExecutor``, each of which builds its own decoder once and then decodes the
-frames it is sent (the file decoder, ``files._FrameDecoder``, loads its model only on its
+step; they are used where one process decodes alone. So :func:`map_in_order` runs the map
+in ``jobs`` processes: the calling process (which has already built its decoder, so a
+wrong model or a missing plugin is reported before any process starts) plus ``jobs - 1``
+workers of a ``ProcessPoolExecutor``, each of which builds its own decoder once and then
+decodes the frames it is sent (the file decoder, ``files._FrameDecoder``, loads its model only on its
 first bits-back frame: a worker sent only classical frames never imports a model). Results
 come back in frame order, and at most a small window of frames is in flight, so memory
 stays bounded however many frames a file holds.

@@ -193,7 +193,7 @@ def run_compression(
         num_compress=num,
         chains=layout.chains,
         lanes=layout.lanes,
-        chain_groups=groups if coder.chains_independent else 1,
+        chain_groups=groups,
         device=session.device,
         checkpoint=str(parts.source.checkpoint),
         model=parts.source.label,
