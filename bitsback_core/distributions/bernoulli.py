@@ -24,6 +24,7 @@ from bitsback_core.distributions._portable_kernels import (
 from bitsback_core.distributions._row_kernels import bernoulli_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
+from bitsback_core.portable.coins import MAX_COIN_PREC
 from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
 from bitsback_core.portable.kernels import log2_table, table_args
 
@@ -192,7 +193,7 @@ class Bernoulli(QuantizedDistribution):
     def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
         """Fixed-point ``sum log2(freq)`` per row (see the interface), fused: straight from
         portable logits, or from the counts."""
-        if len(self.batch_shape) != 2 or self.prec > 24:
+        if len(self.batch_shape) != 2 or self.prec > MAX_COIN_PREC:
             return super().sum_log2_rows(symbols, repeat)
         s = np.asarray(symbols)
         if (
@@ -203,19 +204,13 @@ class Bernoulli(QuantizedDistribution):
             raise ValueError(f"symbols {s.shape} x {repeat} do not match batch {self.batch_shape}")
         if s.size and (s.min() < 0 or s.max() > 1):
             raise ValueError("Bernoulli symbols must be 0 or 1")
-        log2 = log2_table(self.prec)
         if self._c1 is None and self._fixed is not None:
             return sum_log2_from_fixed_logits(
-                self._fixed,
-                s.astype(np.uint8),
-                repeat,
-                self.prec,
-                LOGIT_BITS,
-                log2,
-                table_args("sigmoid"),
-                self._shift,
+                self._fixed, s.astype(np.uint8), repeat, self.prec, self._shift
             )
-        return sum_log2_from_counts(self._counts(), s.astype(np.uint8), repeat, self.prec, log2)
+        return sum_log2_from_counts(
+            self._counts(), s.astype(np.uint8), repeat, self.prec, log2_table(self.prec)
+        )
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c1 = self._counts()
