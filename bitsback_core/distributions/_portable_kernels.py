@@ -229,12 +229,16 @@ def _clipped_count(logit, prec, sig, sig_lo, lo_clip, hi_clip):  # type: ignore[
     return min(max(c, np.int64(1)), (np.int64(1) << prec) - 1)
 
 
-@numba.njit(nogil=True, cache=True)
-def _sum_log2_logits(values, shift, symbols, repeat, prec, sig, sig_lo, lo_clip, hi_clip, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row sums of ``log2 freq`` of coins with fixed-point logits (read as :func:`_fixed_logit` does).
+@numba.njit(nogil=True, cache=True, inline="always")
+def _sum_log2(values, counted, shift, symbols, repeat, prec, tabs):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Row sums of ``log2 freq`` of coins: ``values`` holds their counts of ones if
+    ``counted``, else their fixed-point logits (read as :func:`_fixed_logit` reads them).
 
-    ``log2`` is :func:`coin_tables`' (``log2 f`` at ``f - 1``).
+    ``tabs``: :func:`coin_tables`' (``log2 f`` at ``f - 1``). Inlined into one kernel per
+    case, each passing ``counted`` as a constant, so the test leaves the inner loop
+    (measured: as a run-time argument it slowed the logits case).
     """
+    sig, sig_lo, lo_clip, hi_clip, log2 = tabs
     rows, cols = values.shape
     total = np.int64(1) << prec
     out = np.empty(rows, dtype=np.int64)
@@ -242,28 +246,24 @@ def _sum_log2_logits(values, shift, symbols, repeat, prec, sig, sig_lo, lo_clip,
         x = symbols[r // repeat]
         acc = np.int64(0)
         for c in range(cols):
-            c1 = _clipped_count(
-                _fixed_logit(values, r, c, shift), prec, sig, sig_lo, lo_clip, hi_clip
-            )
+            if counted:
+                c1 = np.int64(values[r, c])
+            else:
+                logit = _fixed_logit(values, r, c, shift)
+                c1 = _clipped_count(logit, prec, sig, sig_lo, lo_clip, hi_clip)
             acc += np.int64(log2[(c1 if x[c] != 0 else total - c1) - 1])
         out[r] = acc
     return out
 
 
 @numba.njit(nogil=True, cache=True)
-def _sum_log2_counts(counts, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Row sums of ``log2 freq`` of coins with known counts of ones (``log2`` indexed by ``f``)."""
-    rows, cols = counts.shape
-    total = np.int64(1) << prec
-    out = np.empty(rows, dtype=np.int64)
-    for r in range(rows):
-        x = symbols[r // repeat]
-        acc = np.int64(0)
-        for c in range(cols):
-            c1 = np.int64(counts[r, c])
-            acc += log2[c1 if x[c] != 0 else total - c1]
-        out[r] = acc
-    return out
+def _sum_log2_logits(values, shift, symbols, repeat, prec, tabs):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _sum_log2(values, False, shift, symbols, repeat, prec, tabs)
+
+
+@numba.njit(nogil=True, cache=True)
+def _sum_log2_counts(counts, symbols, repeat, prec, tabs):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _sum_log2(counts, True, np.int64(0), symbols, repeat, prec, tabs)
 
 
 def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, shift=0):  # type: ignore[no-untyped-def]
@@ -273,17 +273,18 @@ def sum_log2_from_fixed_logits(logits, symbols, repeat, prec, shift=0):  # type:
     ``prec`` at most :data:`~bitsback_core.portable.coins.MAX_COIN_PREC`.
     """
     values = logits if shift > 0 else np.asarray(logits, dtype=np.int64)
-    tabs = coin_tables(int(prec))
     return _sum_log2_logits(
         np.ascontiguousarray(values), np.int64(shift), np.ascontiguousarray(symbols),
-        np.int64(repeat), np.int64(prec), tabs.sig, tabs.sig_lo, tabs.lo_clip, tabs.hi_clip,
-        tabs.log2,
+        np.int64(repeat), np.int64(prec), tuple(coin_tables(int(prec))),
     )  # fmt: skip
 
 
-def sum_log2_from_counts(count_one, symbols, repeat, prec, log2):  # type: ignore[no-untyped-def]
-    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones."""
+def sum_log2_from_counts(count_one, symbols, repeat, prec):  # type: ignore[no-untyped-def]
+    """Like :func:`sum_log2_from_fixed_logits` for known counts of ones (each in ``[1, 2**prec - 1]``)."""
+    counts = np.ascontiguousarray(count_one, dtype=np.int64)
+    if counts.size and (counts.min() < 1 or counts.max() >= 1 << prec):
+        raise ValueError(f"counts of ones must lie in [1, 2**{prec} - 1]")
     return _sum_log2_counts(
-        np.ascontiguousarray(count_one, dtype=np.int64), np.ascontiguousarray(symbols),
-        np.int64(repeat), np.int64(prec), log2,
+        counts, np.ascontiguousarray(symbols),
+        np.int64(repeat), np.int64(prec), tuple(coin_tables(int(prec))),
     )  # fmt: skip

@@ -26,7 +26,7 @@ from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
 from bitsback_core.portable.coins import MAX_COIN_PREC
 from bitsback_core.portable.formats import LOGIT_BITS, MAX_PORTABLE_PREC
-from bitsback_core.portable.kernels import log2_table, table_args
+from bitsback_core.portable.kernels import table_args
 
 __all__ = ["Bernoulli"]
 
@@ -208,9 +208,7 @@ class Bernoulli(QuantizedDistribution):
             return sum_log2_from_fixed_logits(
                 self._fixed, s.astype(np.uint8), repeat, self.prec, self._shift
             )
-        return sum_log2_from_counts(
-            self._counts(), s.astype(np.uint8), repeat, self.prec, log2_table(self.prec)
-        )
+        return sum_log2_from_counts(self._counts(), s.astype(np.uint8), repeat, self.prec)
 
     def cdf(self, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c1 = self._counts()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitsback_core.distributions._portable_kernels import sum_log2_from_fixed_logits
+from bitsback_core.distributions._portable_kernels import (
+    sum_log2_from_counts,
+    sum_log2_from_fixed_logits,
+)
 from bitsback_core.portable.coins import MAX_COIN_PREC, coin_tables, reference_counts
 from bitsback_core.portable.formats import LOGIT_BITS, TABLE_STEP_BITS
 from bitsback_core.portable.kernels import count_one, log2_table, table_args
@@ -87,3 +90,18 @@ def test_precisions_outside_the_tables_are_refused() -> None:
     for prec in (0, MAX_COIN_PREC + 1):
         with pytest.raises(ValueError, match="coin tables"):
             coin_tables(prec)
+
+
+def test_known_counts_score_as_the_full_log2_table_and_must_be_valid() -> None:
+    rng = np.random.default_rng(7)
+    prec = 12
+    counts = rng.integers(1, 1 << prec, (6, 30))
+    counts[0, :2] = [1, (1 << prec) - 1]
+    x = rng.integers(0, 2, (3, 30)).astype(np.uint8)
+    want = log2_table(prec)[np.where(np.repeat(x, 2, axis=0) != 0, counts, (1 << prec) - counts)]
+    np.testing.assert_array_equal(sum_log2_from_counts(counts, x, 2, prec), want.sum(axis=1))
+    for bad in (0, 1 << prec):
+        wrong = counts.copy()
+        wrong[2, 5] = bad
+        with pytest.raises(ValueError, match="counts of ones"):
+            sum_log2_from_counts(wrong, x, 2, prec)
