@@ -29,6 +29,7 @@ from bitsback_core.distributions._portable_kernels import (
     fixed_gaussian_row_ppf,
     fixed_gaussian_start_table,
     fixed_gaussian_table_ppf,
+    fixed_gaussian_table_row_ppf,
 )
 from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, check_prec
@@ -45,10 +46,8 @@ LOG_STD_RANGE = (-9, 12)
 #: A tiled batch gets a start table when ``repeats * log2(buckets) * _TABLE_GAIN >= buckets``
 #: (bisection probes saved against starts computed; see ``FixedGaussian._start_table``).
 _TABLE_GAIN = 4
-#: ... and when the table has at most this many entries (int64: 32 MiB).
+#: ... and when the table has at most this many entries (int32: 16 MiB).
 _TABLE_MAX = 1 << 22
-#: The row program's start table when there is none (its type must not change).
-_NO_TABLE = np.zeros((0, 1), dtype=np.int64)
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -57,7 +56,14 @@ def _pop_fixed_gaussian(m, job, params):  # type: ignore[no-untyped-def]  # prag
     return run_rows(m, job, fixed_gaussian_row_ppf, params)
 
 
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _pop_fixed_gaussian_table(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The same row loop over a tiled batch's start table."""
+    return run_rows(m, job, fixed_gaussian_table_row_ppf, params)
+
+
 register_rows_kernel(fixed_gaussian_row_ppf, _pop_fixed_gaussian)
+register_rows_kernel(fixed_gaussian_table_row_ppf, _pop_fixed_gaussian_table)
 
 
 @attrs.frozen
@@ -258,11 +264,17 @@ class FixedGaussian(QuantizedDistribution):
     def row_program(self) -> tuple[Any, tuple[Any, ...]] | None:
         if len(self.batch_shape) != 2:
             return None
-        starts, width = self._start_table() or (_NO_TABLE, 1)
+        table = self._start_table()
+        if table is not None:
+            starts, width = table
+            return fixed_gaussian_table_row_ppf, (
+                starts,
+                np.int64(width),
+                np.int64(self.num_symbols),
+            )
         return fixed_gaussian_row_ppf, (
             np.ascontiguousarray(self._m), np.ascontiguousarray(self._inv_s), self._edges,
             np.int64(self.num_symbols), np.int64(self.prec), bool(self.full_support), *table_args("ndtr"),
-            starts, np.int64(width),
         )  # fmt: skip
 
     def __getitem__(self, key: Any) -> FixedGaussian:

@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 from bitsback_core.ans.codec import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions import DiscretizedGaussian, MaxEntropyBuckets, Uniform
+from bitsback_core.distributions._portable_kernels import (
+    fixed_gaussian_row_ppf,
+    fixed_gaussian_table_row_ppf,
+)
 from bitsback_core.distributions.fixed_gaussian import (
     LOG_STD_RANGE,
     MEAN_LIMIT,
@@ -337,6 +341,7 @@ def test_tiled_batches_pop_what_the_general_path_pops(
     for got, w in zip(t.ppf_interval(cf), want):
         np.testing.assert_array_equal(got, w)
     (tp, ta), (gp, ga) = t.row_program(), g.row_program()
+    assert (tp is fixed_gaussian_table_row_ppf) == tabled and gp is fixed_gaussian_row_ppf
     for c in range(3):
         for j in range(t.batch_shape[1]):
             v = np.int64(cf[c, j])
