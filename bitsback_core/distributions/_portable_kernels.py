@@ -159,9 +159,9 @@ def fixed_gaussian_table_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-d
     """Row program over a start table; params ``(starts, width, n)``: element ``(c, j)`` reads
     row ``c * width + j % width`` (a tiled batch, see ``FixedGaussian``).
 
-    A program of its own rather than a branch of :func:`fixed_gaussian_row_ppf`: small enough
-    for the row loop to inline (measured, 20 chains x 2,500 pops: 4.4-5.3 ms against 5.9-6.9
-    ms as a branch beside the interpolated search).
+    A program of its own rather than a branch of :func:`fixed_gaussian_row_ppf`: measured,
+    20 chains x 2,500 pops, 4.4-5.3 ms against 5.9-6.9 ms as a branch beside the
+    interpolated search (docs/performance.md).
     """
     starts, width, n = params
     return _table_search(starts, c * width + j % width, n, cf)
