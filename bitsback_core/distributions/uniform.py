@@ -110,6 +110,21 @@ class Uniform(QuantizedDistribution):
         freq = self._q + (s < self._r).astype(np.int64)
         return start, freq
 
+    def sum_log2_rows(self, symbols: np.ndarray, repeat: int = 1) -> np.ndarray:
+        """The interface's row sums, counted: a symbol's frequency is ``q + 1`` below ``r``
+        and ``q`` from there, so a row's sum is two counts times two logarithms, the same
+        integers without a frequency per symbol (the prior term of every importance weight).
+        """
+        from bitsback_core.portable.kernels import log2_of
+
+        s = np.asarray(symbols)
+        if s.ndim < 2 or (s.shape[0] * repeat, *s.shape[1:]) != self._shape:
+            return super().sum_log2_rows(symbols, repeat)  # broadcasting: the general path
+        s = as_index_array(s, "symbols", self._n, s.shape)
+        wide = np.repeat((s < self._r).sum(axis=-1, dtype=np.int64), repeat, axis=0)
+        log_q, log_wide = (int(v) for v in log2_of(np.array([self._q, self._q + 1])))
+        return wide * log_wide + (s.shape[-1] - wide) * log_q
+
     def ppf(self, cumfreq: np.ndarray) -> np.ndarray:
         cf = as_index_array(cumfreq, "cumfreq", 1 << self.prec, self._shape)
         wide = self._r * (self._q + 1)  # the wider symbols cover [0, wide)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from bitsback_core.distributions import Uniform
+from bitsback_core.distributions.interface import QuantizedDistribution
 from bitsback_core.distributions.uniform import as_index_array, sub_batch_shape
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
@@ -100,3 +101,27 @@ def test_helpers():
     out = as_index_array(np.array([1, 2], dtype=np.uint8), "symbols", 3, (4, 2))
     assert out.dtype == np.int64 and out.shape == (4, 2)
     assert sub_batch_shape((3, 4), (slice(1, None), None)) == (2, 1, 4)
+
+
+@pytest.mark.parametrize(
+    "num_symbols, prec, batch_shape, repeat",
+    [
+        (256, 8, (6, 5), 2),
+        (50, 16, (4, 1), 1),
+        (7, 5, (9, 3, 4), 3),
+        (3, 30, (2, 10), 1),
+        (1, 1, (3, 2), 1),
+    ],
+)
+def test_counted_row_sums_equal_the_per_symbol_sums(num_symbols, prec, batch_shape, repeat):
+    """Uniform's counted ``sum_log2_rows`` gives the interface's integers (a frequency each)."""
+    u = Uniform(num_symbols, prec, batch_shape)
+    rng = np.random.default_rng(num_symbols)
+    symbols = rng.integers(0, num_symbols, (batch_shape[0] // repeat, *batch_shape[1:]))
+    want = QuantizedDistribution.sum_log2_rows(u, symbols, repeat)
+    got = u.sum_log2_rows(symbols, repeat)
+    assert got.shape == want.shape and got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    symbols.flat[0] = num_symbols
+    with pytest.raises(ValueError, match="symbols must lie"):
+        u.sum_log2_rows(symbols, repeat)
