@@ -233,6 +233,8 @@ def _clipped_count(logit, prec, sig, sig_lo, lo_clip, hi_clip):  # type: ignore[
 
     The logit is clipped where the count stops changing, so the table's own clamp is never
     reached and the read stays inside the kept cells: the same integer, fewer cache lines.
+    It restates ``count_one`` rather than calling it on the clipped logit because the kept
+    cells are uint32, which ``ilookup``'s arithmetic does not widen (tried: wrong counts).
     """
     k = LOGIT_BITS - TABLE_STEP_BITS
     u = min(max(logit, lo_clip), hi_clip) - (sig_lo << k)

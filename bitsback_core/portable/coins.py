@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bitsback_core.portable.formats import LOGIT_BITS, PROB_BITS, TABLE_STEP_BITS
+from bitsback_core.portable.kernels import log2_table
 from bitsback_core.portable.tables import lookup, table
 
 __all__ = ["MAX_COIN_PREC", "CoinTables", "coin_tables", "reference_counts"]
@@ -84,8 +85,6 @@ def _first_equal(lo: int, hi: int, prec: int) -> int:
 @functools.lru_cache(maxsize=4)
 def coin_tables(prec: int) -> CoinTables:
     """The clipped sigmoid cells and the int32 ``log2`` table for ``prec``-bit coins."""
-    from bitsback_core.portable.kernels import log2_table  # kernels imports numba tables
-
     if not 1 <= prec <= MAX_COIN_PREC:
         raise ValueError(f"coin tables cover precisions 1 to {MAX_COIN_PREC}, got {prec}")
     tab = table("sigmoid")
