@@ -26,8 +26,8 @@ import numpy as np
 __all__ = [
     "Lanes",
     "Rows",
-    "code_lanes",
     "initial_word",
+    "known_row_ppf",
     "mix64",
     "register_rows_kernel",
     "rows_kernel",
@@ -132,31 +132,6 @@ def decode(m, head, words, length, drawn, k, start, freq, prec):  # type: ignore
     return 0
 
 
-@numba.njit(nogil=True, cache=True)
-def code_lanes(m, start, freq, mask, prec, pop):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """Push (or, if ``pop``, commit) one interval per lane where ``mask`` (empty: everywhere).
-
-    Checks every interval before changing a lane; returns a status.
-    """
-    head = m[0]
-    words = m[1]
-    length = m[2]
-    drawn = m[3]
-    lanes = np.flatnonzero(mask) if mask.shape[0] else np.arange(head.shape[0])
-    for k in lanes:
-        cf = np.int64(head[k] & np.uint64((1 << prec) - 1))
-        if pop and not (start[k] <= cf and cf - start[k] < freq[k]):
-            return -2
-        if not pop and not valid(start[k], freq[k], prec):
-            return -1
-    for k in lanes:
-        if not pop:
-            encode(m, head, words, length, k, start[k], freq[k], prec)
-        elif decode(m, head, words, length, drawn, k, start[k], freq[k], prec):
-            return -3  # the intervals were checked: only a strict message's end is left
-    return 0
-
-
 @numba.njit(nogil=True, cache=True, inline="always")
 def _chain(m, job, c, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """Every element of chain ``c`` in ``job``'s row order: push it, pop one; a status."""
@@ -212,8 +187,25 @@ def _push(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover -
     return _chains(m, job, _push_only, params)
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def known_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The row program of intervals found beforehand: ``params[0]`` is ``Rows.out``'s layout.
+
+    Popping with it removes those symbols; the kernel refuses (-2) one whose interval
+    misses its lane's cumulative frequency. The codec pops distributions without a row
+    program this way, row by row, after numpy found the intervals.
+    """
+    known = params[0]
+    return known[0, c, j], known[1, c, j], known[2, c, j]
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _pop_known(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    return _chains(m, job, known_row_ppf, params)
+
+
 #: Row program -> the kernel that pops it (:func:`register_rows_kernel`); None: push only.
-_KERNELS: dict[Any, Any] = {None: _push}
+_KERNELS: dict[Any, Any] = {None: _push, known_row_ppf: _pop_known}
 
 #: The loop a row program's kernel calls: ``run_rows(m, job, ppf, params) -> status``.
 run_rows = _chains

@@ -21,7 +21,7 @@ import math
 import attrs
 import numpy as np
 
-from bitsback_core.ans._kernels import Rows
+from bitsback_core.ans._kernels import Rows, known_row_ppf
 from bitsback_core.ans.message import Message
 from bitsback_core.distributions.interface import QuantizedDistribution
 
@@ -116,30 +116,22 @@ def _int64(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _numpy_rows(message: Message, rows: Rows, dist: QuantizedDistribution) -> None:
-    """:meth:`Message.code_rows` for a ``dist`` without a row program: numpy, row by row.
+    """:meth:`Message.code_rows` for a ``dist`` without a row program, one row at a time.
 
-    Each row pushes (if ``rows`` pushes) on its lanes, peeks them, asks ``dist`` for just
-    its elements' intervals and commits them.
+    Each row is pushed (if ``rows`` pushes); numpy asks ``dist`` for just that row's
+    elements' intervals at their lanes' cumulative frequencies, and the kernel pops them as
+    known intervals (:func:`~._kernels.known_row_ppf`).
     """
-    chains, lanes = message.shape
-    end = rows.offset + rows.n
+    lanes, end, mask = message.shape[1], rows.offset + rows.n, np.uint64((1 << dist.prec) - 1)
     for row in range(rows.first, rows.last + rows.step, rows.step):
-        p = np.arange(min(end, (row + 1) * lanes) - 1, max(rows.offset, row * lanes) - 1, -1)
-        lane, j = p - row * lanes, end - 1 - p  # j increases along the row
-        mask = np.zeros((chains, lanes), dtype=bool)
-        mask[:, lane] = rows.active[:, None]
-
-        def place(values: np.ndarray) -> np.ndarray:
-            out = np.zeros((chains, lanes), dtype=np.int64)
-            out[:, lane] = values
-            return out
-
+        one = rows._replace(first=row, last=row)
         if rows.push_prec:
-            start, freq = place(rows.push_start[:, j]), place(rows.push_freq[:, j])
-            message.push(start, freq, rows.push_prec, mask)
-        cf = message.peek(dist.prec, mask)[:, lane]
-        rows.out[:, :, j] = found = dist[:, j[0] : j[-1] + 1].ppf_interval(cf)
-        message.commit(place(found[1]), place(found[2]), dist.prec, mask)
+            message.code_rows(one._replace(pop_prec=0))
+        j = np.arange(end - min(end, (row + 1) * lanes), end - max(rows.offset, row * lanes))
+        cf = (message.head[:, end - 1 - j - row * lanes] & mask).astype(np.int64)
+        cf[~rows.active] = 0  # as the compiled loop: inactive chains pop nothing
+        rows.out[:, :, j] = dist[:, j[0] : j[-1] + 1].ppf_interval(cf)
+        message.code_rows(one._replace(push_prec=0), (known_row_ppf, (rows.out.copy(),)))
 
 
 @attrs.frozen

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from bitsback_core.ans import _kernels
-from bitsback_core.ans._kernels import Lanes, Rows, code_lanes, mix64, rows_kernel
+from bitsback_core.ans._kernels import Lanes, Rows, mix64, rows_kernel
 
 __all__ = ["Message", "MessageFormatError", "EmptyStackError", "initial_word", "mix64"]
 
-_EVERY_LANE = np.zeros(0, dtype=bool)
 #: Counter index of a lane's starting head (words drawn later use 0, 1, 2, ...).
 _HEAD_INDEX = np.uint64(2**64 - 1)
 
@@ -55,8 +54,7 @@ def _check(status: int) -> None:
         raise ValueError("push needs 1 <= freq and start + freq <= 2**prec")
     if status == -2:
         raise ValueError(
-            "pop: the interval (of the row program or given to commit) does not contain "
-            "the cumulative frequency"
+            "pop: the row program's interval does not contain the cumulative frequency"
         )
     if status == -3:
         raise EmptyStackError(
@@ -156,10 +154,6 @@ class Message:
         base = np.uint64(self._base)
         return Lanes(head, words, length, drawn, self.lprec, self.bprec, seed, self.strict, base)
 
-    def _lane_values(self, a: np.ndarray | int) -> np.ndarray:
-        """``a`` broadcast to the message shape, as a flat contiguous int64 array."""
-        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, np.int64), self.shape)).ravel()
-
     def _check_prec(self, prec: int) -> None:
         if not 1 <= prec <= self.lprec:
             raise ValueError(f"symbol precision must be in [1, lprec={self.lprec}], got {prec}")
@@ -179,47 +173,6 @@ class Message:
             self._words = grown
 
     # ------------------------------------------------------------------ coding
-    def push(
-        self,
-        start: np.ndarray | int,
-        freq: np.ndarray | int,
-        prec: int,
-        mask: np.ndarray | None = None,
-    ) -> None:
-        """Encode one symbol per lane, given its interval ``[start, start + freq)`` of ``2**prec``.
-
-        ``start`` and ``freq`` broadcast to ``(chains, lanes)``; lanes where ``mask`` is
-        false are left untouched.
-        """
-        self._code_lanes(start, freq, prec, mask, pop=False)
-
-    def peek(self, prec: int, mask: np.ndarray | None = None) -> np.ndarray:
-        """First phase of a pop: the cumulative frequency in ``[0, 2**prec)`` of each lane.
-
-        Returns an int64 ``(chains, lanes)`` array (zeros where ``mask`` is false). The
-        caller finds the symbol whose interval holds it, then calls :meth:`commit`.
-        """
-        self._check_prec(prec)
-        cf = (self._head & np.uint64((1 << prec) - 1)).astype(np.int64).reshape(self.shape)
-        return cf if mask is None else np.where(np.broadcast_to(mask, self.shape), cf, 0)
-
-    def commit(
-        self,
-        start: np.ndarray | int,
-        freq: np.ndarray | int,
-        prec: int,
-        mask: np.ndarray | None = None,
-    ) -> None:
-        """Second phase of a pop: remove the symbol with interval ``[start, start + freq)``."""
-        self._code_lanes(start, freq, prec, mask, pop=True)
-
-    def _code_lanes(self, start: Any, freq: Any, prec: int, mask: Any, pop: bool) -> None:
-        self._check_prec(prec)
-        self._reserve(0 if pop else 1, prec)
-        flags = _EVERY_LANE if mask is None else self._lane_values(mask).astype(bool)
-        values = self._lane_values(start), self._lane_values(freq)
-        _check(code_lanes(self._lanes(), *values, flags, prec, pop))
-
     def code_rows(self, rows: Rows, program: tuple[Any, tuple[Any, ...]] | None = None) -> None:
         """Push and/or pop one vector laid over rows of lanes (:class:`~._kernels.Rows`).
 

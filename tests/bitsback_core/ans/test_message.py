@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lane_ops import commit, peek, push
 
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 from bitsback_core.ans.spec import ScalarLane, splitmix_word
@@ -40,12 +41,12 @@ def test_push_then_pop_restores_message(precs, chains, lanes, steps, seed):
     for _ in range(steps):
         prec = int(rng.integers(1, min(lprec, 20) + 1))
         start, freq = random_intervals(rng, (chains, lanes), prec)
-        msg.push(start, freq, prec)
+        push(msg, start, freq, prec)
         pushed.append((prec, start, freq))
     for prec, start, freq in reversed(pushed):
-        cf = msg.peek(prec)
+        cf = peek(msg, prec)
         assert np.all((start <= cf) & (cf < start + freq))
-        msg.commit(start, freq, prec)
+        commit(msg, start, freq, prec)
     assert msg.equals(before)
     assert msg.initial_bits == before.initial_bits
 
@@ -72,14 +73,14 @@ def test_pops_from_empty_draw_initial_bits_and_push_back(precs, lanes, steps, se
             freq = np.where(right, total - cut, cut)
             return right.astype(np.int64), start, freq
 
-        cf = msg.peek(prec)
+        cf = peek(msg, prec)
         sym, start, freq = lookup(cf)
-        msg.commit(start, freq, prec)
+        commit(msg, start, freq, prec)
         popped.append((prec, start, freq))
     drawn = msg.drawn_words_per_chain()
     assert msg.net_bits < 0  # popping from nothing takes bits out of the starting state
     for prec, start, freq in reversed(popped):
-        msg.push(start, freq, prec)
+        push(msg, start, freq, prec)
     # Back at the starting head, holding exactly the words that were drawn.
     np.testing.assert_array_equal(msg.head, head0)
     np.testing.assert_array_equal(
@@ -104,7 +105,7 @@ def test_net_bits_match_information_content(precs, lanes, steps, seed):
     for _ in range(steps):
         prec = int(rng.integers(1, min(lprec - 8, 16) + 1))
         start, freq = random_intervals(rng, (3, lanes), prec)
-        msg.push(start, freq, prec)
+        push(msg, start, freq, prec)
         info += prec - np.log2(freq)
     net = msg.net_bits_per_chain()
     # Exact up to rANS rounding, which is below 2**-7 bits per symbol at these precisions.
@@ -113,15 +114,15 @@ def test_net_bits_match_information_content(precs, lanes, steps, seed):
     assert np.all(msg.total_bits_per_chain() >= net)
 
 
-def test_masked_push_leaves_other_lanes_untouched():
+def test_inactive_chains_and_lanes_outside_the_row_are_left_untouched():
     msg = Message((2, 3), seed=1)
     before = msg.copy()
-    mask = np.array([[True, False, True], [False, False, True]])
-    msg.push(np.full((2, 3), 5), np.full((2, 3), 7), 8, mask)
+    active, lanes = np.array([True, False]), (1, 3)
+    push(msg, np.full((2, 3), 5), np.full((2, 3), 7), 8, active, lanes)
     changed = msg.head != before.head
-    np.testing.assert_array_equal(changed, mask)
-    np.testing.assert_array_equal(msg.peek(8, mask) != 0, mask)  # cf 5..11 where pushed
-    msg.commit(np.full((2, 3), 5), np.full((2, 3), 7), 8, mask)
+    np.testing.assert_array_equal(changed, [[False, True, True], [False, False, False]])
+    assert np.all((peek(msg, 8)[0, 1:] >= 5) & (peek(msg, 8)[0, 1:] < 12))
+    commit(msg, np.full((2, 3), 5), np.full((2, 3), 7), 8, active, lanes)
     assert msg.equals(before)
 
 
@@ -129,7 +130,7 @@ def test_strict_message_refuses_to_pop_past_the_end():
     msg = Message.from_frame_bytes(Message((1, 1), seed=0).to_frame_bytes(), (1, 1), 32, 32, 0)
     with pytest.raises(EmptyStackError):
         for _ in range(4):
-            msg.commit(msg.peek(16), 1, 16)
+            commit(msg, peek(msg, 16), 1, 16)
 
 
 @pytest.mark.parametrize("kwargs", [dict(lprec=40, bprec=32), dict(bprec=33), dict(lprec=0)])
@@ -141,9 +142,9 @@ def test_invalid_precisions(kwargs):
 def test_push_rejects_bad_interval():
     msg = Message((1, 1))
     with pytest.raises(ValueError, match="freq"):
-        msg.push(0, 0, 8)
+        push(msg, 0, 0, 8)
     with pytest.raises(ValueError, match="2\\*\\*prec"):
-        msg.push(200, 100, 8)
+        push(msg, 200, 100, 8)
 
 
 def test_starting_heads_are_counter_based_words():
@@ -160,8 +161,9 @@ def test_starting_heads_are_counter_based_words():
     steps=st.integers(1, 80),
     seed=st.integers(0, 2**32),
 )
-def test_masked_pushes_and_pops_follow_the_specification(precs, chains, lanes, steps, seed):
-    """Random masked pushes and pops (pops from empty stacks included) match ``spec.ScalarLane``."""
+def test_partial_pushes_and_pops_follow_the_specification(precs, chains, lanes, steps, seed):
+    """Random pushes and pops on some chains and a run of lanes (pops from empty stacks
+    included) match ``spec.ScalarLane``."""
     lprec, bprec = precs
     rng = np.random.default_rng(seed)
     msg = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
@@ -169,18 +171,21 @@ def test_masked_pushes_and_pops_follow_the_specification(precs, chains, lanes, s
     shape = (chains, lanes)
     for _ in range(steps):
         prec = int(rng.integers(1, min(lprec, 24) + 1))
-        mask = rng.random(shape) < 0.8
+        active = rng.random(chains) < 0.8
+        lo = int(rng.integers(0, lanes))
+        hi = int(rng.integers(lo + 1, lanes + 1))
+        mask = active[:, None] & (np.arange(lanes) >= lo) & (np.arange(lanes) < hi)
         pushing = rng.random() < 0.5
         if pushing:
             start, freq = random_intervals(rng, shape, prec)
-            msg.push(start, freq, prec, mask)
+            push(msg, start, freq, prec, active, (lo, hi))
         else:
             cf = np.array([lane.peek(prec) for lane in ref]).reshape(shape)
-            np.testing.assert_array_equal(msg.peek(prec, mask), np.where(mask, cf, 0))
+            np.testing.assert_array_equal(peek(msg, prec), cf)
             below = rng.integers(0, cf + 1)  # how far the interval starts below cf
             start = cf - below
             freq = below + 1 + rng.integers(0, (1 << prec) - cf)
-            msg.commit(start, freq, prec, mask)
+            commit(msg, start, freq, prec, active, (lo, hi))
         for lane, s, f, m in zip(ref, start.ravel(), freq.ravel(), mask.ravel()):
             if m:
                 (lane.push if pushing else lane.commit)(int(s), int(f), prec)
@@ -199,12 +204,12 @@ def _pop_from_nothing_then_push_back(msg: Message, rng: np.random.Generator, ste
     popped = []
     for _ in range(steps):
         prec = int(rng.integers(1, min(msg.lprec, 16) + 1))
-        cf = msg.peek(prec)
+        cf = peek(msg, prec)
         freq = np.minimum(rng.integers(1, 4, size=msg.shape), (1 << prec) - cf)
-        msg.commit(cf, freq, prec)
+        commit(msg, cf, freq, prec)
         popped.append((prec, cf, freq))
     for prec, start, freq in reversed(popped):
-        msg.push(start, freq, prec)
+        push(msg, start, freq, prec)
     return msg
 
 
@@ -243,7 +248,7 @@ def test_initial_state_compares_heads_lengths_and_every_word():
     other_seed = Message.from_frame_bytes(msg.to_frame_bytes(), (2, 2), 32, 16, seed=10)
     assert not other_seed.is_initial_state()  # other heads and other initial words
     extra = msg.copy()
-    extra.push(3, 5, 8)
+    push(extra, 3, 5, 8)
     assert not extra.is_initial_state()
     pushed_word = msg.copy()
     pushed_word._len[0] += 1  # one word too many below the initial words
@@ -255,7 +260,7 @@ def test_frame_bytes_layout_and_round_trip():
     msg = Message((2, 3), seed=7)
     for _ in range(50):
         start, freq = random_intervals(rng, (2, 3), 12)
-        msg.push(start, freq, 12)
+        push(msg, start, freq, 12)
     data = msg.to_frame_bytes()
     words = int(msg._len.sum())
     assert len(data) == 12 * 6 + 4 * words  # heads u64, lengths u32, words u32; nothing else
@@ -280,8 +285,8 @@ def test_frame_bytes_layout_and_round_trip():
 )
 def test_from_frame_bytes_rejects_bad_input(mutate, match):
     msg = Message((1, 1), seed=0)
-    msg.push(1, 3, 30)
-    msg.push(1, 3, 30)
+    push(msg, 1, 3, 30)
+    push(msg, 1, 3, 30)
     with pytest.raises(MessageFormatError, match=match):
         Message.from_frame_bytes(mutate(msg.to_frame_bytes()), (1, 1), 32, 32, 0)
 
@@ -289,7 +294,7 @@ def test_from_frame_bytes_rejects_bad_input(mutate, match):
 def test_from_frame_bytes_rejects_words_wider_than_bprec():
     msg = Message((1, 1), lprec=16, bprec=8, seed=0)
     for _ in range(10):
-        msg.push(1, 3, 12)
+        push(msg, 1, 3, 12)
     data = bytearray(msg.to_frame_bytes())
     data[-1] = 0xFF  # the last word's high byte
     with pytest.raises(MessageFormatError, match="wider than bprec"):
@@ -317,17 +322,17 @@ def test_a_chain_group_codes_the_bits_its_chains_would_in_place(
     whole = Message((chains, lanes), lprec=lprec, bprec=bprec, seed=seed)
     other = whole.copy()
     part = other.chains(lo, hi)
-    mask = np.zeros((chains, lanes), dtype=bool)
+    mask = np.zeros(chains, dtype=bool)
     mask[lo:hi] = True
     for _ in range(steps):
         prec = int(rng.integers(1, min(lprec, 20) + 1))
         if rng.random() < 0.5:
             start, freq = random_intervals(rng, (chains, lanes), prec)
-            whole.push(start, freq, prec, mask)
-            part.push(start[lo:hi], freq[lo:hi], prec)
+            push(whole, start, freq, prec, mask)
+            push(part, start[lo:hi], freq[lo:hi], prec)
         else:  # pop the symbol of width one under the cumulative frequency: no bits back
-            whole.commit(whole.peek(prec), 1, prec, mask)
-            part.commit(part.peek(prec), 1, prec)
+            commit(whole, peek(whole, prec), 1, prec, mask)
+            commit(part, peek(part, prec), 1, prec)
     other.put_chains(lo, part)
     assert other.equals(whole) and other.net_bits == whole.net_bits
     np.testing.assert_array_equal(other._drawn, whole._drawn)

@@ -7,6 +7,7 @@ import struct
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lane_ops import commit, peek, push
 
 from bitsback_core.ans.message import Message, initial_word
 from bitsback_core.ans.spec import ScalarLane, splitmix_word
@@ -50,12 +51,12 @@ def test_message_follows_the_scalar_specification(
         start = np.array([p[0] for p in pairs], dtype=np.int64).reshape(shape)
         freq = np.array([p[1] for p in pairs], dtype=np.int64).reshape(shape)
         if rng.random() < 0.5:
-            message.push(start, freq, prec)
+            push(message, start, freq, prec)
             for lane, (s, f) in zip(lanes, pairs):
                 lane.push(s, f, prec)
         else:
             # Pop whichever symbol the peeked value falls in: a two-symbol alphabet split at a cut.
-            cf = message.peek(prec).ravel()
+            cf = peek(message, prec).ravel()
             assert [lane.peek(prec) for lane in lanes] == cf.tolist()
             chosen = []
             for lane, (s, f), c in zip(lanes, pairs, cf.tolist()):
@@ -66,7 +67,8 @@ def test_message_follows_the_scalar_specification(
                 )
                 lane.commit(lo, hi, prec)
                 chosen.append((lo, hi))
-            message.commit(
+            commit(
+                message,
                 np.array([c[0] for c in chosen]).reshape(shape),
                 np.array([c[1] for c in chosen]).reshape(shape),
                 prec,
