@@ -20,10 +20,12 @@ import attrs
 import numpy as np
 import pytest
 
+from bitsback_core.ans import LaneView
 from bitsback_core.ans.message import Message
 from bitsback_core.compression import encode_dataset
 from bitsback_core.compression.container import CompressedFile, ContainerError, Header, frame_seed
 from bitsback_core.config import Config
+from bitsback_core.distributions import Uniform
 from bitsback_core.errors import ConfigError
 from bitsback_core.pipeline import files
 from bitsback_core.pipeline.components import (
@@ -384,8 +386,7 @@ def test_image_shape_must_fit_the_model(small_file: Path, registry: Registry) ->
 def test_a_message_that_does_not_unwind_is_rejected(small_file: Path, registry: Registry) -> None:
     # A well-formed message holding something else: decoding must not end at the start state.
     other = Message((1, 1), seed=42)
-    for _ in range(300):
-        other.push(3, 5, 8)
+    LaneView(other).push(Uniform(256, 8, (1, 300)), np.full((1, 300), 3))
     rewrite(small_file, frames=(other.to_frame_bytes(),))
     with pytest.raises(ContainerError, match="initial state|does not decode"):
         decompress_file(small_file, registry)
