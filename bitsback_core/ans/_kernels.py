@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "Lanes",
+    "NO_INTERVALS",
     "Rows",
     "initial_word",
     "known_row_ppf",
@@ -178,34 +179,28 @@ def _chains(m, job, ppf, params):  # type: ignore[no-untyped-def]  # pragma: no 
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _push_only(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return np.int64(0), np.int64(0), np.int64(1)  # never called: a push-only job pops nothing
-
-
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _push(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    return _chains(m, job, _push_only, params)
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
 def known_row_ppf(params, c, j, cf):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """The row program of intervals found beforehand: ``params[0]`` is ``Rows.out``'s layout.
 
     Popping with it removes those symbols; the kernel refuses (-2) one whose interval
     misses its lane's cumulative frequency. The codec pops distributions without a row
-    program this way, row by row, after numpy found the intervals.
+    program this way, row by row, after numpy found the intervals; a push-only job runs
+    the same kernel (:data:`NO_INTERVALS`, never read).
     """
     known = params[0]
     return known[0, c, j], known[1, c, j], known[2, c, j]
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
-def _pop_known(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+def _known(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     return _chains(m, job, known_row_ppf, params)
 
 
-#: Row program -> the kernel that pops it (:func:`register_rows_kernel`); None: push only.
-_KERNELS: dict[Any, Any] = {None: _push, known_row_ppf: _pop_known}
+#: ``known_row_ppf``'s parameters for a job that pops nothing.
+NO_INTERVALS = (np.zeros((3, 0, 0), dtype=np.int64),)
+
+#: Row program -> the kernel that pops it (:func:`register_rows_kernel`).
+_KERNELS: dict[Any, Any] = {known_row_ppf: _known}
 
 #: The loop a row program's kernel calls: ``run_rows(m, job, ppf, params) -> status``.
 run_rows = _chains
@@ -226,7 +221,7 @@ def register_rows_kernel(ppf: Any, kernel: Any) -> None:
 
 
 def rows_kernel(ppf: Any) -> Any:
-    """``kernel(lanes, rows, params) -> status`` for the row program ``ppf`` (None: push only)."""
+    """``kernel(lanes, rows, params) -> status`` for the row program ``ppf``."""
     if ppf not in _KERNELS:  # unregistered: compiled on first use in every process
 
         def kernel(m, job, params):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bitsback_core.ans import _kernels
-from bitsback_core.ans._kernels import Lanes, Rows, mix64, rows_kernel
+from bitsback_core.ans._kernels import NO_INTERVALS, Lanes, Rows, known_row_ppf, mix64, rows_kernel
 
 __all__ = ["Message", "MessageFormatError", "EmptyStackError", "initial_word", "mix64"]
 
@@ -184,7 +184,9 @@ class Message:
             self._reserve(-(-rows.n // rows.lanes), rows.push_prec)  # ceil(n / lanes) a lane
         if rows.pop_prec:
             self._check_prec(rows.pop_prec)
-        ppf, params = program or (None, ())
+            if program is None:
+                raise ValueError("a pop needs the distribution's row program")
+        ppf, params = program or (known_row_ppf, NO_INTERVALS)
         _check(rows_kernel(ppf)(self._lanes(), rows, params))
 
     # ------------------------------------------------------------------ accounting

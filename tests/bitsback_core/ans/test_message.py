@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lane_ops import commit, peek, push
 
+from bitsback_core.ans._kernels import Rows
 from bitsback_core.ans.message import EmptyStackError, Message, MessageFormatError
 from bitsback_core.ans.spec import ScalarLane, splitmix_word
 
@@ -345,3 +346,15 @@ def test_chain_groups_are_checked():
             msg.chains(lo, hi)
     with pytest.raises(ValueError, match="not chains 0"):
         msg.put_chains(0, msg.chains(1, 2))
+
+
+def test_a_pop_without_a_row_program_is_refused():
+    msg = Message((1, 2), seed=3)
+    before = msg.copy()
+    empty = np.zeros((0, 0), dtype=np.int64)
+    rows = Rows(
+        2, np.ones(1, bool), 0, 2, 0, 0, 1, 8, empty, empty, 0, np.zeros((3, 1, 2), np.int64)
+    )
+    with pytest.raises(ValueError, match="row program"):
+        msg.code_rows(rows)
+    assert msg.equals(before)
