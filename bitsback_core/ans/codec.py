@@ -131,7 +131,7 @@ def _numpy_rows(message: Message, rows: Rows, dist: QuantizedDistribution) -> No
         cf = (message.head[:, end - 1 - j - row * lanes] & mask).astype(np.int64)
         cf[~rows.active] = 0  # as the compiled loop: inactive chains pop nothing
         rows.out[:, :, j] = dist[:, j[0] : j[-1] + 1].ppf_interval(cf)
-        message.code_rows(one._replace(push_prec=0), (known_row_ppf, (rows.out.copy(),)))
+        message.code_rows(one._replace(push_prec=0), (known_row_ppf, (rows.out,)))
 
 
 @attrs.frozen

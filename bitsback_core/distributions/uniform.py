@@ -18,6 +18,7 @@ import numpy as np
 
 from bitsback_core.distributions._row_kernels import uniform_row_ppf
 from bitsback_core.distributions.interface import QuantizedDistribution
+from bitsback_core.portable.kernels import log2_of
 
 __all__ = ["Uniform", "MAX_PREC", "check_prec", "as_index_array", "sub_batch_shape"]
 
@@ -115,8 +116,6 @@ class Uniform(QuantizedDistribution):
         and ``q`` from there, so a row's sum is two counts times two logarithms, the same
         integers without a frequency per symbol (the prior term of every importance weight).
         """
-        from bitsback_core.portable.kernels import log2_of
-
         s = np.asarray(symbols)
         if s.ndim < 2 or (s.shape[0] * repeat, *s.shape[1:]) != self._shape:
             return super().sum_log2_rows(symbols, repeat)  # broadcasting: the general path

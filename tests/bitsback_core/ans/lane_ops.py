@@ -38,9 +38,8 @@ def push(msg: Message, start, freq, prec: int, active=None, lanes=None) -> None:
 
 def commit(msg: Message, start, freq, prec: int, active=None, lanes=None) -> None:  # noqa: ANN001
     """Pop the symbol of interval ``[start, start + freq)`` from each lane (it must hold the lane's value)."""
-    known = np.stack(
-        [np.zeros_like(_row(msg, start, lanes)), _row(msg, start, lanes), _row(msg, freq, lanes)]
-    )
+    start = _row(msg, start, lanes)
+    known = np.stack([np.zeros_like(start), start, _row(msg, freq, lanes)])
     empty = np.zeros((0, 0), dtype=np.int64)
     msg.code_rows(_layout(msg, active, lanes, prec, empty, empty, 0), (known_row_ppf, (known,)))
 
